@@ -1,0 +1,341 @@
+//! Snapshots: the whole tree and sessions table streamed to a writer and back, one node
+//! at a time, so a snapshot never needs a second copy of the tree in memory.
+//!
+//! Layout (all integers LEB128 varints, signed ones zigzag-encoded):
+//! `MAGIC`, config, last zxid, sessions, distinct ACLs, then the nodes in depth-first
+//! name order as (name, stat, data, acl index, child count), then the digest and a CRC-32
+//! of everything before it. Loading checks the CRC, the digest and the tree invariants.
+
+use std::collections::HashMap;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+
+use paddock_jute::{Acl, Id};
+
+use crate::node::{NodeId, StoredStat, Znode};
+use crate::path;
+use crate::session::Session;
+use crate::tree::{ROOT, Tree, TreeConfig};
+
+const MAGIC: &[u8; 8] = b"PDKSNAP1";
+
+/// Why a snapshot could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The underlying reader or writer failed.
+    #[error("snapshot i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The bytes are not a snapshot this version understands, or are damaged.
+    #[error("corrupt snapshot: {0}")]
+    Corrupt(&'static str),
+}
+
+struct CrcWriter<W: Write> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> CrcWriter<W> {
+    fn bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.crc.update(bytes);
+        self.inner.write_all(bytes)
+    }
+
+    fn u64(&mut self, mut v: u64) -> io::Result<()> {
+        let mut buf = [0u8; 10];
+        let mut len = 0;
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                buf[len] = byte;
+                len += 1;
+                break;
+            }
+            buf[len] = byte | 0x80;
+            len += 1;
+        }
+        self.bytes(&buf[..len])
+    }
+
+    fn i64(&mut self, v: i64) -> io::Result<()> {
+        self.u64(((v << 1) ^ (v >> 63)) as u64)
+    }
+
+    fn blob(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.u64(bytes.len() as u64)?;
+        self.bytes(bytes)
+    }
+
+    fn opt_blob(&mut self, bytes: Option<&[u8]>) -> io::Result<()> {
+        match bytes {
+            None => self.u64(0),
+            Some(bytes) => {
+                self.u64(bytes.len() as u64 + 1)?;
+                self.bytes(bytes)
+            }
+        }
+    }
+}
+
+struct CrcReader<R: Read> {
+    inner: R,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> CrcReader<R> {
+    fn exact(&mut self, buf: &mut [u8]) -> Result<(), SnapshotError> {
+        self.inner.read_exact(buf)?;
+        self.crc.update(buf);
+        Ok(())
+    }
+
+    fn u64(&mut self) -> Result<u64, SnapshotError> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let mut byte = [0u8];
+            self.exact(&mut byte)?;
+            if shift == 63 && byte[0] > 1 {
+                return Err(SnapshotError::Corrupt("varint overflow"));
+            }
+            v |= u64::from(byte[0] & 0x7f) << shift;
+            if byte[0] & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(SnapshotError::Corrupt("varint too long"))
+    }
+
+    fn i64(&mut self) -> Result<i64, SnapshotError> {
+        let v = self.u64()?;
+        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+    }
+
+    fn i32(&mut self) -> Result<i32, SnapshotError> {
+        i32::try_from(self.i64()?).map_err(|_| SnapshotError::Corrupt("i32 out of range"))
+    }
+
+    fn len(&mut self) -> Result<usize, SnapshotError> {
+        usize::try_from(self.u64()?).map_err(|_| SnapshotError::Corrupt("length out of range"))
+    }
+
+    /// Reads `len` bytes without trusting `len` for the allocation up front.
+    fn bytes(&mut self, len: usize) -> Result<Vec<u8>, SnapshotError> {
+        let mut out = Vec::new();
+        let read = (&mut self.inner).take(len as u64).read_to_end(&mut out)?;
+        if read != len {
+            return Err(SnapshotError::Corrupt("truncated"));
+        }
+        self.crc.update(&out);
+        Ok(out)
+    }
+
+    fn blob(&mut self) -> Result<Vec<u8>, SnapshotError> {
+        let len = self.len()?;
+        self.bytes(len)
+    }
+
+    fn string(&mut self) -> Result<String, SnapshotError> {
+        String::from_utf8(self.blob()?).map_err(|_| SnapshotError::Corrupt("string not UTF-8"))
+    }
+
+    fn opt_blob(&mut self) -> Result<Option<Vec<u8>>, SnapshotError> {
+        match self.len()? {
+            0 => Ok(None),
+            n => self.bytes(n - 1).map(Some),
+        }
+    }
+}
+
+fn write_stat<W: Write>(w: &mut CrcWriter<W>, stat: &StoredStat) -> io::Result<()> {
+    for v in [stat.czxid, stat.mzxid, stat.pzxid, stat.ctime, stat.mtime] {
+        w.i64(v)?;
+    }
+    for v in [stat.version, stat.cversion, stat.aversion] {
+        w.i64(i64::from(v))?;
+    }
+    w.i64(stat.ephemeral_owner)
+}
+
+fn read_stat<R: Read>(r: &mut CrcReader<R>) -> Result<StoredStat, SnapshotError> {
+    Ok(StoredStat {
+        czxid: r.i64()?,
+        mzxid: r.i64()?,
+        pzxid: r.i64()?,
+        ctime: r.i64()?,
+        mtime: r.i64()?,
+        version: r.i32()?,
+        cversion: r.i32()?,
+        aversion: r.i32()?,
+        ephemeral_owner: r.i64()?,
+    })
+}
+
+impl Tree {
+    /// Streams the whole state to `out`. Returns the number of bytes written.
+    pub fn write_snapshot<W: Write>(&self, out: W) -> io::Result<u64> {
+        let mut w = CrcWriter {
+            inner: BufWriter::with_capacity(1 << 16, CountingWriter { inner: out, count: 0 }),
+            crc: crc32fast::Hasher::new(),
+        };
+        w.bytes(MAGIC)?;
+        w.u64(u64::from(self.config.extended_types_enabled))?;
+        w.i64(self.last_zxid)?;
+        w.u64(self.sessions.len() as u64)?;
+        for (id, session) in &self.sessions {
+            w.i64(*id)?;
+            w.i64(i64::from(session.timeout_ms))?;
+            w.blob(&session.password)?;
+        }
+        // Distinct ACLs, numbered in first-use order of the walk below.
+        let mut acl_numbers: HashMap<u32, u64> = HashMap::new();
+        let mut acl_order: Vec<u32> = Vec::new();
+        self.walk(|_, node| {
+            acl_numbers.entry(node.acl).or_insert_with(|| {
+                acl_order.push(node.acl);
+                acl_order.len() as u64 - 1
+            });
+        });
+        w.u64(acl_order.len() as u64)?;
+        for index in &acl_order {
+            let acl = self.acls.get(*index);
+            w.u64(acl.len() as u64)?;
+            for entry in acl {
+                w.i64(i64::from(entry.perms))?;
+                w.blob(entry.id.scheme.as_bytes())?;
+                w.blob(entry.id.id.as_bytes())?;
+            }
+        }
+        w.u64(self.node_count() as u64)?;
+        let mut result = Ok(());
+        self.walk(|path, node| {
+            if result.is_err() {
+                return;
+            }
+            let name = path::split(path).map_or("", |(_, name)| name);
+            result = (|| {
+                w.blob(name.as_bytes())?;
+                write_stat(&mut w, &node.stat)?;
+                w.opt_blob(node.data.as_deref())?;
+                w.u64(acl_numbers.get(&node.acl).copied().unwrap_or(0))?;
+                w.u64(node.num_children() as u64)
+            })();
+        });
+        result?;
+        w.u64(self.digest())?;
+        let crc = w.crc.clone().finalize();
+        w.inner.write_all(&crc.to_le_bytes())?;
+        w.inner.flush()?;
+        let count = w.inner.get_ref().count;
+        Ok(count)
+    }
+
+    /// Rebuilds a tree from a snapshot written by [`Tree::write_snapshot`], checking its
+    /// CRC, digest and invariants.
+    pub fn read_snapshot<R: Read>(input: R) -> Result<Tree, SnapshotError> {
+        let mut r = CrcReader {
+            inner: BufReader::with_capacity(1 << 16, input),
+            crc: crc32fast::Hasher::new(),
+        };
+        let mut magic = [0u8; 8];
+        r.exact(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(SnapshotError::Corrupt("bad magic"));
+        }
+        let config = TreeConfig {
+            extended_types_enabled: r.u64()? != 0,
+        };
+        let mut tree = Tree::empty(config);
+        tree.last_zxid = r.i64()?;
+        for _ in 0..r.u64()? {
+            let id = r.i64()?;
+            let timeout_ms = r.i32()?;
+            let password = r.blob()?;
+            tree.insert_session(
+                id,
+                Session {
+                    timeout_ms,
+                    password,
+                    ephemerals: Default::default(),
+                },
+            );
+        }
+        let mut acls: Vec<Vec<Acl>> = Vec::new();
+        for _ in 0..r.u64()? {
+            let mut acl = Vec::new();
+            for _ in 0..r.u64()? {
+                let perms = r.i32()?;
+                let scheme = r.string()?;
+                let id = r.string()?;
+                acl.push(Acl {
+                    perms,
+                    id: Id { scheme, id },
+                });
+            }
+            acls.push(acl);
+        }
+        let count = r.u64()?;
+        // (node id, path, children still to read) for each open ancestor.
+        let mut stack: Vec<(NodeId, String, u64)> = Vec::new();
+        for index in 0..count {
+            let name = r.string()?;
+            let stat = read_stat(&mut r)?;
+            let data = r.opt_blob()?.map(Vec::into_boxed_slice);
+            let acl_number = r.len()?;
+            let children = r.u64()?;
+            let acl = acls.get(acl_number).ok_or(SnapshotError::Corrupt("unknown ACL"))?;
+            let acl = tree.acls.acquire(acl);
+            let node = Znode::new(stat, data, acl);
+            let (id, node_path) = if index == 0 {
+                tree.insert_root(node);
+                (ROOT, "/".to_owned())
+            } else {
+                while stack.last().is_some_and(|(_, _, left)| *left == 0) {
+                    stack.pop();
+                }
+                let Some((parent_id, parent_path, left)) = stack.last_mut() else {
+                    return Err(SnapshotError::Corrupt("node without parent"));
+                };
+                *left -= 1;
+                let node_path = path::join(parent_path, &name);
+                let parent_id = *parent_id;
+                if name.is_empty() || name.contains('/') || tree.lookup(&node_path).is_some() {
+                    return Err(SnapshotError::Corrupt("bad or duplicate name"));
+                }
+                let id = tree.insert_node(&node_path, parent_id, &name, node);
+                (id, node_path)
+            };
+            stack.push((id, node_path, children));
+        }
+        if stack.iter().any(|(_, _, left)| *left != 0) {
+            return Err(SnapshotError::Corrupt("missing children"));
+        }
+        let digest = r.u64()?;
+        let expected_crc = r.crc.clone().finalize();
+        let mut crc = [0u8; 4];
+        r.inner.read_exact(&mut crc)?;
+        if u32::from_le_bytes(crc) != expected_crc {
+            return Err(SnapshotError::Corrupt("checksum mismatch"));
+        }
+        if digest != tree.digest() {
+            return Err(SnapshotError::Corrupt("digest mismatch"));
+        }
+        Ok(tree)
+    }
+}
+
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
