@@ -5,7 +5,6 @@
 //! [`FourLetterWord`]; [`FrameCodec`] recognises those only at the start.
 
 use bytes::{Buf, BufMut, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
 
 use crate::error::DecodeError;
 use crate::four_letter::FourLetterWord;
@@ -62,30 +61,29 @@ impl Default for FrameCodec {
     }
 }
 
-impl Decoder for FrameCodec {
-    type Item = Frame;
-    type Error = FrameError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+impl FrameCodec {
+    /// Takes the next whole frame (or leading four-letter word) off the front of `src`;
+    /// `None` until enough bytes have arrived.
+    pub fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         if src.len() < FRAME_PREFIX_LEN {
             return Ok(None);
         }
         let prefix = [src[0], src[1], src[2], src[3]];
-        if std::mem::take(&mut self.at_start) {
-            if let Some(word) = FourLetterWord::from_bytes(prefix) {
-                src.advance(FRAME_PREFIX_LEN);
-                return Ok(Some(Frame::FourLetterWord(word)));
-            }
+        if std::mem::take(&mut self.at_start)
+            && let Some(word) = FourLetterWord::from_bytes(prefix)
+        {
+            src.advance(FRAME_PREFIX_LEN);
+            return Ok(Some(Frame::FourLetterWord(word)));
         }
         let len = i32::from_be_bytes(prefix);
         let Some(len) = usize::try_from(len)
             .ok()
             .filter(|len| *len <= self.frame_len_max)
         else {
-            return Err(FrameError::Decode(DecodeError::FrameTooLong {
+            return Err(DecodeError::FrameTooLong {
                 len: i64::from(len),
                 max: self.frame_len_max,
-            }));
+            });
         };
         if src.len() < FRAME_PREFIX_LEN + len {
             src.reserve(FRAME_PREFIX_LEN + len - src.len());
@@ -94,18 +92,33 @@ impl Decoder for FrameCodec {
         src.advance(FRAME_PREFIX_LEN);
         Ok(Some(Frame::Packet(src.split_to(len))))
     }
-}
 
-impl<T: AsRef<[u8]>> Encoder<T> for FrameCodec {
-    type Error = FrameError;
-
-    fn encode(&mut self, payload: T, dst: &mut BytesMut) -> Result<(), FrameError> {
-        let payload = payload.as_ref();
+    /// Appends `payload` with its length prefix to `dst`.
+    pub fn encode_frame(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
         let len = i32::try_from(payload.len()).map_err(|_| FrameError::Oversized(payload.len()))?;
         dst.reserve(FRAME_PREFIX_LEN + payload.len());
         dst.put_i32(len);
         dst.put_slice(payload);
         Ok(())
+    }
+}
+
+#[cfg(feature = "codec")]
+impl tokio_util::codec::Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        Ok(self.decode_frame(src)?)
+    }
+}
+
+#[cfg(feature = "codec")]
+impl<T: AsRef<[u8]>> tokio_util::codec::Encoder<T> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: T, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode_frame(payload.as_ref(), dst)
     }
 }
 
@@ -127,7 +140,10 @@ pub enum FrameError {
 /// [`FRAME_PREFIX_LEN`] bytes were reserved for it. Lets replies be encoded once, in
 /// place, without a second copy.
 pub fn finish_frame(buf: &mut [u8]) {
-    assert!(buf.len() >= FRAME_PREFIX_LEN, "frame buffer lacks its prefix");
+    assert!(
+        buf.len() >= FRAME_PREFIX_LEN,
+        "frame buffer lacks its prefix"
+    );
     let len = crate::writer::len_i32(buf.len() - FRAME_PREFIX_LEN);
     buf[..FRAME_PREFIX_LEN].copy_from_slice(&len.to_be_bytes());
 }

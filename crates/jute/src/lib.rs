@@ -40,9 +40,9 @@ pub use opcode::OpCode;
 pub use reader::Reader;
 pub use record::{Acl, ClientInfo, Id, Record, STAT_LEN, Stat, perms};
 pub use request::{
-    AddWatchRequest, AuthPacket, CheckVersionRequest, CreateRequest, DeleteRequest,
-    PathRequest, PathWatchRequest, ReconfigRequest, Request, RequestPacket, SetAclRequest,
-    SetDataRequest, SetWatches, WatchesRequest,
+    AddWatchRequest, AuthPacket, CheckVersionRequest, CreateRequest, DeleteRequest, PathRequest,
+    PathWatchRequest, ReconfigRequest, Request, RequestPacket, SetAclRequest, SetDataRequest,
+    SetWatches, WatchesRequest,
 };
 pub use response::{MultiResult, ReplyPacket, Response};
 pub use watch::{AddWatchMode, EventType, WatcherEvent, WatcherType, keeper_state};

@@ -147,10 +147,9 @@ impl Response {
                 Response::Stat(Stat::read_from(r)?)
             }
             OpCode::Create => Response::Create(r.read_string("CreateResponse.path")?),
-            OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => Response::Create2(
-                r.read_string("Create2Response.path")?,
-                Stat::read_from(r)?,
-            ),
+            OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => {
+                Response::Create2(r.read_string("Create2Response.path")?, Stat::read_from(r)?)
+            }
             OpCode::GetData => Response::GetData {
                 data: r.read_buffer("GetDataResponse.data")?,
                 stat: Stat::read_from(r)?,
@@ -219,10 +218,9 @@ fn read_multi_results(r: &mut Reader<'_>) -> Result<Vec<MultiResult>, DecodeErro
         }
         let result = match OpCode::from_code(header.op)? {
             OpCode::Create => MultiResult::Create(r.read_string("CreateResponse.path")?),
-            OpCode::Create2 => MultiResult::Create2(
-                r.read_string("Create2Response.path")?,
-                Stat::read_from(r)?,
-            ),
+            OpCode::Create2 => {
+                MultiResult::Create2(r.read_string("Create2Response.path")?, Stat::read_from(r)?)
+            }
             OpCode::Delete => MultiResult::Delete,
             OpCode::Check => MultiResult::Check,
             OpCode::SetData => MultiResult::SetData(Stat::read_from(r)?),

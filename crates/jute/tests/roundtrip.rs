@@ -22,7 +22,10 @@ fn id() -> impl Strategy<Value = Id> {
 }
 
 fn acls() -> impl Strategy<Value = Vec<Acl>> {
-    vec((0..32i32, id()).prop_map(|(perms, id)| Acl { perms, id }), 0..4)
+    vec(
+        (0..32i32, id()).prop_map(|(perms, id)| Acl { perms, id }),
+        0..4,
+    )
 }
 
 fn stat() -> impl Strategy<Value = Stat> {
@@ -30,31 +33,35 @@ fn stat() -> impl Strategy<Value = Stat> {
         any::<(i64, i64, i64, i64)>(),
         any::<(i32, i32, i32, i64, i32, i32, i64)>(),
     )
-        .prop_map(|((czxid, mzxid, ctime, mtime), (version, cversion, aversion, eo, dl, nc, pzxid))| Stat {
-            czxid,
-            mzxid,
-            ctime,
-            mtime,
-            version,
-            cversion,
-            aversion,
-            ephemeral_owner: eo,
-            data_length: dl,
-            num_children: nc,
-            pzxid,
-        })
+        .prop_map(
+            |((czxid, mzxid, ctime, mtime), (version, cversion, aversion, eo, dl, nc, pzxid))| {
+                Stat {
+                    czxid,
+                    mzxid,
+                    ctime,
+                    mtime,
+                    version,
+                    cversion,
+                    aversion,
+                    ephemeral_owner: eo,
+                    data_length: dl,
+                    num_children: nc,
+                    pzxid,
+                }
+            },
+        )
 }
 
 fn create(with_ttl: bool) -> impl Strategy<Value = CreateRequest> {
-    (path(), data(), acls(), 0..7i32, any::<i64>()).prop_map(move |(path, data, acl, flags, ttl)| {
-        CreateRequest {
+    (path(), data(), acls(), 0..7i32, any::<i64>()).prop_map(
+        move |(path, data, acl, flags, ttl)| CreateRequest {
             path,
             data,
             acl,
             flags,
             ttl: if with_ttl { ttl } else { 0 },
-        }
-    })
+        },
+    )
 }
 
 fn path_watch() -> impl Strategy<Value = PathWatchRequest> {
@@ -75,9 +82,15 @@ fn write_op() -> impl Strategy<Value = Request> {
         create(false).prop_map(Request::Create2),
         create(false).prop_map(Request::CreateContainer),
         create(true).prop_map(Request::CreateTtl),
-        (path(), any::<i32>()).prop_map(|(path, version)| Request::Delete(DeleteRequest { path, version })),
-        (path(), data(), any::<i32>())
-            .prop_map(|(path, data, version)| Request::SetData(SetDataRequest { path, data, version })),
+        (path(), any::<i32>())
+            .prop_map(|(path, version)| Request::Delete(DeleteRequest { path, version })),
+        (path(), data(), any::<i32>()).prop_map(|(path, data, version)| Request::SetData(
+            SetDataRequest {
+                path,
+                data,
+                version
+            }
+        )),
         (path(), any::<i32>())
             .prop_map(|(path, version)| Request::Check(CheckVersionRequest { path, version })),
     ]
@@ -91,16 +104,22 @@ fn read_op() -> impl Strategy<Value = Request> {
 }
 
 fn set_watches(two: bool) -> impl Strategy<Value = SetWatches> {
-    (any::<i64>(), strings(), strings(), strings(), strings(), strings()).prop_map(
-        move |(relative_zxid, d, e, c, p, pr)| SetWatches {
+    (
+        any::<i64>(),
+        strings(),
+        strings(),
+        strings(),
+        strings(),
+        strings(),
+    )
+        .prop_map(move |(relative_zxid, d, e, c, p, pr)| SetWatches {
             relative_zxid,
             data_watches: d,
             exist_watches: e,
             child_watches: c,
             persistent_watches: if two { p } else { Vec::new() },
             persistent_recursive_watches: if two { pr } else { Vec::new() },
-        },
-    )
+        })
 }
 
 fn request() -> impl Strategy<Value = Request> {
@@ -120,33 +139,45 @@ fn request() -> impl Strategy<Value = Request> {
             .prop_map(|(path, acl, version)| Request::SetAcl(SetAclRequest { path, acl, version })),
         vec(write_op(), 0..5).prop_map(Request::Multi),
         vec(read_op(), 0..5).prop_map(Request::MultiRead),
-        ("[a-z=:;0-9]{0,10}", "[a-z]{0,5}", "[a-z]{0,5}", any::<i64>()).prop_map(|(j, l, n, c)| {
-            Request::Reconfig(ReconfigRequest {
-                joining_servers: j,
-                leaving_servers: l,
-                new_members: n,
-                cur_config_id: c,
-            })
-        }),
-        (path(), 1..6i32).prop_map(|(path, watcher_type)| Request::CheckWatches(WatchesRequest {
-            path,
-            watcher_type
-        })),
-        (path(), 1..6i32).prop_map(|(path, watcher_type)| Request::RemoveWatches(WatchesRequest {
-            path,
-            watcher_type
-        })),
-        (any::<i32>(), "[a-z]{0,6}", vec(any::<u8>(), 0..20)).prop_map(|(auth_type, scheme, auth)| {
-            Request::Auth(AuthPacket {
-                auth_type,
-                scheme,
-                auth,
-            })
-        }),
+        (
+            "[a-z=:;0-9]{0,10}",
+            "[a-z]{0,5}",
+            "[a-z]{0,5}",
+            any::<i64>()
+        )
+            .prop_map(|(j, l, n, c)| {
+                Request::Reconfig(ReconfigRequest {
+                    joining_servers: j,
+                    leaving_servers: l,
+                    new_members: n,
+                    cur_config_id: c,
+                })
+            }),
+        (path(), 1..6i32).prop_map(
+            |(path, watcher_type)| Request::CheckWatches(WatchesRequest { path, watcher_type })
+        ),
+        (path(), 1..6i32).prop_map(
+            |(path, watcher_type)| Request::RemoveWatches(WatchesRequest { path, watcher_type })
+        ),
+        (any::<i32>(), "[a-z]{0,6}", vec(any::<u8>(), 0..20)).prop_map(
+            |(auth_type, scheme, auth)| {
+                Request::Auth(AuthPacket {
+                    auth_type,
+                    scheme,
+                    auth,
+                })
+            }
+        ),
         set_watches(false).prop_map(Request::SetWatches),
         set_watches(true).prop_map(Request::SetWatches2),
         data().prop_map(Request::Sasl),
-        (path(), prop_oneof![Just(AddWatchMode::Persistent), Just(AddWatchMode::PersistentRecursive)])
+        (
+            path(),
+            prop_oneof![
+                Just(AddWatchMode::Persistent),
+                Just(AddWatchMode::PersistentRecursive)
+            ]
+        )
             .prop_map(|(path, mode)| Request::AddWatch(AddWatchRequest { path, mode })),
         Just(Request::Ping),
         Just(Request::WhoAmI),
@@ -180,7 +211,8 @@ fn response() -> impl Strategy<Value = (OpCode, Response)> {
         path().prop_map(|p| (OpCode::Create, Response::Create(p))),
         (path(), stat()).prop_map(|(p, s)| (OpCode::Create2, Response::Create2(p, s))),
         (path(), stat()).prop_map(|(p, s)| (OpCode::CreateTtl, Response::Create2(p, s))),
-        (data(), stat()).prop_map(|(data, stat)| (OpCode::GetData, Response::GetData { data, stat })),
+        (data(), stat())
+            .prop_map(|(data, stat)| (OpCode::GetData, Response::GetData { data, stat })),
         (acls(), stat()).prop_map(|(acl, stat)| (OpCode::GetAcl, Response::GetAcl { acl, stat })),
         strings().prop_map(|c| (OpCode::GetChildren, Response::Children(c))),
         (strings(), stat()).prop_map(|(children, stat)| (
@@ -350,7 +382,12 @@ fn connect_request_has_both_forms() {
         ..old.clone()
     };
     assert_eq!(new.to_bytes().len(), 45);
-    assert_eq!(ConnectRequest::from_bytes(&old.to_bytes()).unwrap().read_only, None);
+    assert_eq!(
+        ConnectRequest::from_bytes(&old.to_bytes())
+            .unwrap()
+            .read_only,
+        None
+    );
     let resp = ConnectResponse {
         passwd: vec![0; 16],
         read_only: Some(false),
@@ -376,7 +413,12 @@ fn codes_round_trip_through_numbers() {
 fn hostile_lengths_are_rejected_without_allocating() {
     // getChildren reply claiming two billion children in a 20-byte body.
     let mut bytes = Vec::new();
-    ReplyHeader { xid: 1, zxid: 1, err: 0 }.write_to(&mut bytes);
+    ReplyHeader {
+        xid: 1,
+        zxid: 1,
+        err: 0,
+    }
+    .write_to(&mut bytes);
     bytes.extend_from_slice(&i32::MAX.to_be_bytes());
     assert!(matches!(
         ReplyPacket::decode(OpCode::GetChildren, &bytes),
@@ -418,7 +460,10 @@ fn null_and_empty_data_stay_distinct() {
             data: data.clone(),
             version: -1,
         });
-        let packet = RequestPacket { xid: 1, request: req };
+        let packet = RequestPacket {
+            xid: 1,
+            request: req,
+        };
         let mut bytes = Vec::new();
         packet.write_to(&mut bytes);
         match RequestPacket::decode(&bytes).unwrap().request {

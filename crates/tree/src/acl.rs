@@ -30,15 +30,17 @@ pub fn allows(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
     if auth.iter().any(|id| id.scheme == "super") || acl.is_empty() {
         return true;
     }
-    acl.iter().filter(|entry| entry.perms & perm != 0).any(|entry| {
-        let id = &entry.id;
-        if id.scheme == "world" && id.id == "anyone" {
-            return true;
-        }
-        auth.iter()
-            .filter(|caller| caller.scheme == id.scheme)
-            .any(|caller| scheme_matches(&id.scheme, &caller.id, &id.id))
-    })
+    acl.iter()
+        .filter(|entry| entry.perms & perm != 0)
+        .any(|entry| {
+            let id = &entry.id;
+            if id.scheme == "world" && id.id == "anyone" {
+                return true;
+            }
+            auth.iter()
+                .filter(|caller| caller.scheme == id.scheme)
+                .any(|caller| scheme_matches(&id.scheme, &caller.id, &id.id))
+        })
 }
 
 fn scheme_matches(scheme: &str, caller: &str, acl_id: &str) -> bool {
@@ -238,7 +240,10 @@ mod tests {
     #[test]
     fn digest_matches_zookeeper() {
         // zkCli: addauth digest super:test ↔ DigestAuthenticationProvider.generateDigest
-        assert_eq!(digest_id("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+        assert_eq!(
+            digest_id("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
     }
 
     #[test]
@@ -299,6 +304,10 @@ mod tests {
         table.release(a);
         table.release(b);
         assert_eq!(table.len(), 1);
-        assert_eq!(table.acquire(&Acl::creator_all()), a, "lowest free slot reused");
+        assert_eq!(
+            table.acquire(&Acl::creator_all()),
+            a,
+            "lowest free slot reused"
+        );
     }
 }

@@ -159,9 +159,10 @@ impl Tree {
     fn write(&mut self, ctx: &Ctx<'_>, request: Request, triggers: &mut Vec<Trigger>) -> OpResult {
         let op = request.op_code();
         match request {
-            Request::Create(r) | Request::Create2(r) | Request::CreateContainer(r) | Request::CreateTtl(r) => {
-                self.create(ctx, op, r, triggers)
-            }
+            Request::Create(r)
+            | Request::Create2(r)
+            | Request::CreateContainer(r)
+            | Request::CreateTtl(r) => self.create(ctx, op, r, triggers),
             Request::Delete(r) => self.delete(ctx, r, triggers),
             Request::DeleteContainer(r) => self.delete_container(ctx, &r.path, triggers),
             Request::SetData(r) => self.set_data(ctx, r, triggers),
@@ -171,7 +172,13 @@ impl Tree {
         }
     }
 
-    fn create(&mut self, ctx: &Ctx<'_>, op: OpCode, req: CreateRequest, triggers: &mut Vec<Trigger>) -> OpResult {
+    fn create(
+        &mut self,
+        ctx: &Ctx<'_>,
+        op: OpCode,
+        req: CreateRequest,
+        triggers: &mut Vec<Trigger>,
+    ) -> OpResult {
         let mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
         if mode.is_ttl() && !self.config.extended_types_enabled {
             return Err(ErrorCode::Unimplemented);
@@ -194,7 +201,11 @@ impl Tree {
         }
         let acl = acl::fixup(&req.acl, ctx.auth)?;
         let slash = req.path.rfind('/').unwrap_or(0);
-        let parent_path = if slash == 0 { "/".to_owned() } else { req.path[..slash].to_owned() };
+        let parent_path = if slash == 0 {
+            "/".to_owned()
+        } else {
+            req.path[..slash].to_owned()
+        };
         let parent_path = parent_path.as_str();
         let parent_id = self.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
         let parent = self.get(parent_id).ok_or(ErrorCode::NoNode)?;
@@ -253,7 +264,12 @@ impl Tree {
         Ok((parent, &path[slash + 1..]))
     }
 
-    fn delete(&mut self, ctx: &Ctx<'_>, req: DeleteRequest, triggers: &mut Vec<Trigger>) -> OpResult {
+    fn delete(
+        &mut self,
+        ctx: &Ctx<'_>,
+        req: DeleteRequest,
+        triggers: &mut Vec<Trigger>,
+    ) -> OpResult {
         let (parent_path, _) = Self::parent_for_delete(&req.path)?;
         let parent_id = self.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
         let parent = self.get(parent_id).ok_or(ErrorCode::NoNode)?;
@@ -272,7 +288,12 @@ impl Tree {
     /// The reaper's delete: only an empty container that has had children, or an empty
     /// TTL node whose TTL has passed by the entry's time. Re-checked here because the
     /// node may have changed between the leader's scan and this entry.
-    fn delete_container(&mut self, ctx: &Ctx<'_>, path: &str, triggers: &mut Vec<Trigger>) -> OpResult {
+    fn delete_container(
+        &mut self,
+        ctx: &Ctx<'_>,
+        path: &str,
+        triggers: &mut Vec<Trigger>,
+    ) -> OpResult {
         let (parent_path, _) = Self::parent_for_delete(path)?;
         let node = self.node(path).ok_or(ErrorCode::NoNode)?;
         if node.children.is_some() {
@@ -293,7 +314,13 @@ impl Tree {
 
     /// Removes a childless node: parent pzxid moves (its stored cversion does not, so
     /// sequence numbers never repeat), the ACL reference goes, watches hear of it.
-    fn delete_node(&mut self, zxid: i64, path: &str, parent_id: NodeId, triggers: &mut Vec<Trigger>) {
+    fn delete_node(
+        &mut self,
+        zxid: i64,
+        path: &str,
+        parent_id: NodeId,
+        triggers: &mut Vec<Trigger>,
+    ) {
         let Some((parent_path, name)) = path::split(path) else {
             return;
         };
@@ -313,7 +340,12 @@ impl Tree {
         });
     }
 
-    fn set_data(&mut self, ctx: &Ctx<'_>, req: SetDataRequest, triggers: &mut Vec<Trigger>) -> OpResult {
+    fn set_data(
+        &mut self,
+        ctx: &Ctx<'_>,
+        req: SetDataRequest,
+        triggers: &mut Vec<Trigger>,
+    ) -> OpResult {
         path::validate(&req.path, false)?;
         let id = self.lookup(&req.path).ok_or(ErrorCode::NoNode)?;
         let node = self.get(id).ok_or(ErrorCode::NoNode)?;

@@ -148,7 +148,11 @@ impl Znode {
             ctime: self.stat.ctime,
             mtime: self.stat.mtime,
             version: self.stat.version,
-            cversion: self.stat.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            cversion: self
+                .stat
+                .cversion
+                .wrapping_mul(2)
+                .wrapping_sub(num_children),
             aversion: self.stat.aversion,
             ephemeral_owner,
             data_length: i32::try_from(self.data_len()).unwrap_or(i32::MAX),
@@ -178,6 +182,10 @@ mod tests {
     #[test]
     fn znode_stays_small() {
         // The per-znode budget is the point of this layout; catch accidental growth.
-        assert!(std::mem::size_of::<Znode>() <= 96, "{}", std::mem::size_of::<Znode>());
+        assert!(
+            std::mem::size_of::<Znode>() <= 96,
+            "{}",
+            std::mem::size_of::<Znode>()
+        );
     }
 }

@@ -93,7 +93,16 @@ mod tests {
 
     #[test]
     fn accepts_what_zookeeper_accepts() {
-        for ok in ["/", "/a", "/a/b", "/a.b", "/...", "/a/.b", "/zookeeper", "/ü"] {
+        for ok in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a.b",
+            "/...",
+            "/a/.b",
+            "/zookeeper",
+            "/ü",
+        ] {
             assert_eq!(validate(ok, false), Ok(()), "{ok}");
         }
         assert_eq!(validate("/q/", true), Ok(()));
@@ -103,10 +112,27 @@ mod tests {
     #[test]
     fn rejects_what_zookeeper_rejects() {
         for bad in [
-            "", "a", "/a/", "//", "/a//b", "/.", "/..", "/a/./b", "/a/../b", "/a\0", "/a\u{1}",
-            "/\u{7f}", "/\u{e000}", "/\u{fff0}", "/😀",
+            "",
+            "a",
+            "/a/",
+            "//",
+            "/a//b",
+            "/.",
+            "/..",
+            "/a/./b",
+            "/a/../b",
+            "/a\0",
+            "/a\u{1}",
+            "/\u{7f}",
+            "/\u{e000}",
+            "/\u{fff0}",
+            "/😀",
         ] {
-            assert_eq!(validate(bad, false), Err(ErrorCode::BadArguments), "{bad:?}");
+            assert_eq!(
+                validate(bad, false),
+                Err(ErrorCode::BadArguments),
+                "{bad:?}"
+            );
         }
         assert_eq!(validate("/q//", true), Err(ErrorCode::BadArguments));
     }

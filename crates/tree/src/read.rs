@@ -10,13 +10,20 @@ use crate::tree::Tree;
 impl Tree {
     /// Answers a read request for `session_id` whose caller holds `auth`.
     /// Non-read requests get Unimplemented.
-    pub fn read(&self, session_id: i64, request: &Request, auth: &[Id]) -> Result<Response, ErrorCode> {
+    pub fn read(
+        &self,
+        session_id: i64,
+        request: &Request,
+        auth: &[Id],
+    ) -> Result<Response, ErrorCode> {
         match request {
             Request::Exists(r) => {
                 if r.path.contains('\0') {
                     return Err(ErrorCode::BadArguments);
                 }
-                Ok(Response::Stat(self.node(&r.path).ok_or(ErrorCode::NoNode)?.client_stat()))
+                Ok(Response::Stat(
+                    self.node(&r.path).ok_or(ErrorCode::NoNode)?.client_stat(),
+                ))
             }
             Request::GetData(r) => {
                 let node = self.readable(&r.path, perms::READ, auth)?;
@@ -52,9 +59,13 @@ impl Tree {
             Request::GetAllChildrenNumber(r) => {
                 self.readable(&r.path, perms::READ, auth)?;
                 let total = self.descendant_count(&r.path);
-                Ok(Response::AllChildrenNumber(i32::try_from(total).unwrap_or(i32::MAX)))
+                Ok(Response::AllChildrenNumber(
+                    i32::try_from(total).unwrap_or(i32::MAX),
+                ))
             }
-            Request::GetEphemerals(r) => Ok(Response::Ephemerals(self.ephemerals(session_id, &r.path))),
+            Request::GetEphemerals(r) => {
+                Ok(Response::Ephemerals(self.ephemerals(session_id, &r.path)))
+            }
             Request::MultiRead(ops) => Ok(Response::Multi(
                 ops.iter()
                     .map(|op| match self.read(session_id, op, auth) {
@@ -80,7 +91,9 @@ impl Tree {
 
     /// Number of nodes below `path` (all depths), ZooKeeper's getAllChildrenNumber.
     pub fn descendant_count(&self, path: &str) -> usize {
-        let Some(id) = self.lookup(path) else { return 0 };
+        let Some(id) = self.lookup(path) else {
+            return 0;
+        };
         let mut count = 0;
         let mut stack = vec![id];
         while let Some(id) = stack.pop() {

@@ -7,7 +7,7 @@
 //! of everything before it. Loading checks the CRC, the digest and the tree invariants.
 
 use std::collections::HashMap;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 
 use paddock_jute::{Acl, Id};
 
@@ -77,28 +77,79 @@ impl<W: Write> CrcWriter<W> {
     }
 }
 
+/// Reads through its own buffer so the many small varint reads stay cheap; consumed
+/// bytes are checksummed in batches.
 struct CrcReader<R: Read> {
     inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    hashed: usize,
     crc: crc32fast::Hasher,
 }
 
 impl<R: Read> CrcReader<R> {
-    fn exact(&mut self, buf: &mut [u8]) -> Result<(), SnapshotError> {
-        self.inner.read_exact(buf)?;
-        self.crc.update(buf);
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            buf: vec![0; 1 << 16].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            hashed: 0,
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    /// Makes at least one unread byte available, or fails at end of input.
+    fn fill(&mut self) -> Result<(), SnapshotError> {
+        if self.pos < self.len {
+            return Ok(());
+        }
+        self.crc.update(&self.buf[self.hashed..self.pos]);
+        self.pos = 0;
+        self.hashed = 0;
+        self.len = self.inner.read(&mut self.buf)?;
+        if self.len == 0 {
+            return Err(SnapshotError::Corrupt("truncated"));
+        }
+        Ok(())
+    }
+
+    /// The checksum of every byte consumed so far.
+    fn checksum(&mut self) -> u32 {
+        self.crc.update(&self.buf[self.hashed..self.pos]);
+        self.hashed = self.pos;
+        self.crc.clone().finalize()
+    }
+
+    fn byte(&mut self) -> Result<u8, SnapshotError> {
+        self.fill()?;
+        let byte = self.buf[self.pos];
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    fn exact(&mut self, out: &mut [u8]) -> Result<(), SnapshotError> {
+        let mut done = 0;
+        while done < out.len() {
+            self.fill()?;
+            let n = (self.len - self.pos).min(out.len() - done);
+            out[done..done + n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            done += n;
+        }
         Ok(())
     }
 
     fn u64(&mut self) -> Result<u64, SnapshotError> {
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
-            let mut byte = [0u8];
-            self.exact(&mut byte)?;
-            if shift == 63 && byte[0] > 1 {
+            let byte = self.byte()?;
+            if shift == 63 && byte > 1 {
                 return Err(SnapshotError::Corrupt("varint overflow"));
             }
-            v |= u64::from(byte[0] & 0x7f) << shift;
-            if byte[0] & 0x80 == 0 {
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
                 return Ok(v);
             }
         }
@@ -118,14 +169,15 @@ impl<R: Read> CrcReader<R> {
         usize::try_from(self.u64()?).map_err(|_| SnapshotError::Corrupt("length out of range"))
     }
 
-    /// Reads `len` bytes without trusting `len` for the allocation up front.
+    /// Reads `len` bytes, growing the output as bytes arrive rather than trusting `len`.
     fn bytes(&mut self, len: usize) -> Result<Vec<u8>, SnapshotError> {
-        let mut out = Vec::new();
-        let read = (&mut self.inner).take(len as u64).read_to_end(&mut out)?;
-        if read != len {
-            return Err(SnapshotError::Corrupt("truncated"));
+        let mut out = Vec::with_capacity(len.min(1 << 16));
+        while out.len() < len {
+            self.fill()?;
+            let n = (self.len - self.pos).min(len - out.len());
+            out.extend_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
         }
-        self.crc.update(&out);
         Ok(out)
     }
 
@@ -174,7 +226,13 @@ impl Tree {
     /// Streams the whole state to `out`. Returns the number of bytes written.
     pub fn write_snapshot<W: Write>(&self, out: W) -> io::Result<u64> {
         let mut w = CrcWriter {
-            inner: BufWriter::with_capacity(1 << 16, CountingWriter { inner: out, count: 0 }),
+            inner: BufWriter::with_capacity(
+                1 << 16,
+                CountingWriter {
+                    inner: out,
+                    count: 0,
+                },
+            ),
             crc: crc32fast::Hasher::new(),
         };
         w.bytes(MAGIC)?;
@@ -232,10 +290,7 @@ impl Tree {
     /// Rebuilds a tree from a snapshot written by [`Tree::write_snapshot`], checking its
     /// CRC, digest and invariants.
     pub fn read_snapshot<R: Read>(input: R) -> Result<Tree, SnapshotError> {
-        let mut r = CrcReader {
-            inner: BufReader::with_capacity(1 << 16, input),
-            crc: crc32fast::Hasher::new(),
-        };
+        let mut r = CrcReader::new(input);
         let mut magic = [0u8; 8];
         r.exact(&mut magic)?;
         if &magic != MAGIC {
@@ -282,7 +337,9 @@ impl Tree {
             let data = r.opt_blob()?.map(Vec::into_boxed_slice);
             let acl_number = r.len()?;
             let children = r.u64()?;
-            let acl = acls.get(acl_number).ok_or(SnapshotError::Corrupt("unknown ACL"))?;
+            let acl = acls
+                .get(acl_number)
+                .ok_or(SnapshotError::Corrupt("unknown ACL"))?;
             let acl = tree.acls.acquire(acl);
             let node = Znode::new(stat, data, acl);
             let (id, node_path) = if index == 0 {
@@ -298,7 +355,7 @@ impl Tree {
                 *left -= 1;
                 let node_path = path::join(parent_path, &name);
                 let parent_id = *parent_id;
-                if name.is_empty() || name.contains('/') || tree.lookup(&node_path).is_some() {
+                if name.is_empty() || name.contains('/') || tree.has_child(parent_id, &name) {
                     return Err(SnapshotError::Corrupt("bad or duplicate name"));
                 }
                 let id = tree.insert_node(&node_path, parent_id, &name, node);
@@ -310,9 +367,9 @@ impl Tree {
             return Err(SnapshotError::Corrupt("missing children"));
         }
         let digest = r.u64()?;
-        let expected_crc = r.crc.clone().finalize();
+        let expected_crc = r.checksum();
         let mut crc = [0u8; 4];
-        r.inner.read_exact(&mut crc)?;
+        r.exact(&mut crc)?;
         if u32::from_le_bytes(crc) != expected_crc {
             return Err(SnapshotError::Corrupt("checksum mismatch"));
         }

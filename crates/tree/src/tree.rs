@@ -60,7 +60,11 @@ impl Tree {
     pub fn new(config: TreeConfig) -> Self {
         let mut tree = Self::empty(config);
         let open = tree.acls.acquire(&Acl::open_unsafe());
-        tree.nodes.push(Some(Znode::new(StoredStat::default(), Some(Box::new([])), open)));
+        tree.nodes.push(Some(Znode::new(
+            StoredStat::default(),
+            Some(Box::new([])),
+            open,
+        )));
         tree.node_count = 1;
         tree.digest = node_hash("/", &StoredStat::default(), Some(&[]));
         for path in ["/zookeeper", "/zookeeper/quota"] {
@@ -96,7 +100,12 @@ impl Tree {
     fn insert_internal(&mut self, path: &str, stat: StoredStat, acl: u32) {
         let (parent, name) = path::split(path).unwrap_or(("/", ""));
         let parent_id = self.lookup(parent).unwrap_or(ROOT);
-        self.insert_node(path, parent_id, name, Znode::new(stat, Some(Box::new([])), acl));
+        self.insert_node(
+            path,
+            parent_id,
+            name,
+            Znode::new(stat, Some(Box::new([])), acl),
+        );
     }
 
     /// The settings this tree was built with.
@@ -181,6 +190,12 @@ impl Tree {
         Some(id)
     }
 
+    pub(crate) fn has_child(&self, id: NodeId, name: &str) -> bool {
+        self.get(id)
+            .and_then(|node| node.children.as_ref())
+            .is_some_and(|children| children.contains_key(name))
+    }
+
     pub(crate) fn get(&self, id: NodeId) -> Option<&Znode> {
         self.nodes.get(id as usize)?.as_ref()
     }
@@ -230,7 +245,13 @@ impl Tree {
 
     /// Adds `node` as child `name` of `parent_id` (whose path `path` ends in `name`). The
     /// node's ACL reference must already be acquired. Keeps indexes and digest.
-    pub(crate) fn insert_node(&mut self, path: &str, parent_id: NodeId, name: &str, node: Znode) -> NodeId {
+    pub(crate) fn insert_node(
+        &mut self,
+        path: &str,
+        parent_id: NodeId,
+        name: &str,
+        node: Znode,
+    ) -> NodeId {
         self.record_undo(path);
         self.digest = self
             .digest
@@ -258,7 +279,12 @@ impl Tree {
 
     /// Removes the childless node `name` under `parent_id` and returns it; the caller
     /// releases its ACL reference. Keeps indexes and digest.
-    pub(crate) fn remove_node(&mut self, path: &str, parent_id: NodeId, name: &str) -> Option<Znode> {
+    pub(crate) fn remove_node(
+        &mut self,
+        path: &str,
+        parent_id: NodeId,
+        name: &str,
+    ) -> Option<Znode> {
         self.record_undo(path);
         let parent = self.get_mut(parent_id)?;
         let children = parent.children.as_mut()?;
@@ -328,7 +354,8 @@ impl Tree {
     pub(crate) fn roll_back(&mut self, images: Vec<Image>) {
         for (path, image) in images.into_iter().rev() {
             let current = self.lookup(&path);
-            let parent = path::split(&path).and_then(|(parent, name)| Some((self.lookup(parent)?, name)));
+            let parent =
+                path::split(&path).and_then(|(parent, name)| Some((self.lookup(parent)?, name)));
             match (current, image, parent) {
                 (Some(_), None, Some((parent_id, name))) => {
                     if let Some(node) = self.remove_node(&path, parent_id, name) {
@@ -337,7 +364,12 @@ impl Tree {
                 }
                 (None, Some(image), Some((parent_id, name))) => {
                     let acl = self.acls.acquire(&image.acl);
-                    self.insert_node(&path, parent_id, name, Znode::new(image.stat, image.data, acl));
+                    self.insert_node(
+                        &path,
+                        parent_id,
+                        name,
+                        Znode::new(image.stat, image.data, acl),
+                    );
                 }
                 (Some(id), Some(image), _) => {
                     let acl = self.acls.acquire(&image.acl);
@@ -374,7 +406,10 @@ impl Tree {
             );
             match node.stat.owner() {
                 Owner::Session(id) => {
-                    assert!(self.sessions.contains_key(&id), "{path}: owner {id:#x} is not a live session");
+                    assert!(
+                        self.sessions.contains_key(&id),
+                        "{path}: owner {id:#x} is not a live session"
+                    );
                     assert!(node.children.is_none(), "{path}: ephemeral with children");
                     ephemerals.entry(id).or_default().insert(path.to_owned());
                 }
@@ -386,7 +421,10 @@ impl Tree {
                 }
                 Owner::None => {}
             }
-            assert!(!self.acls.get(node.acl).is_empty() || path == "/", "{path}: no ACL");
+            assert!(
+                !self.acls.get(node.acl).is_empty() || path == "/",
+                "{path}: no ACL"
+            );
         });
         for (id, session) in &self.sessions {
             digest = digest.wrapping_add(session_hash(*id, session.timeout_ms));

@@ -107,68 +107,120 @@ impl Model {
     }
 
     fn version_ok(cur: i32, want: i32) -> Result<(), ErrorCode> {
-        if want == -1 || want == cur { Ok(()) } else { Err(ErrorCode::BadVersion) }
+        if want == -1 || want == cur {
+            Ok(())
+        } else {
+            Err(ErrorCode::BadVersion)
+        }
     }
 
-    fn write(&mut self, txn: &Txn, req: &Request, trig: &mut Vec<Trigger>) -> Result<MultiResult, ErrorCode> {
-        let t = |event, path: &str| Trigger { event, path: path.to_string() };
+    fn write(
+        &mut self,
+        txn: &Txn,
+        req: &Request,
+        trig: &mut Vec<Trigger>,
+    ) -> Result<MultiResult, ErrorCode> {
+        let t = |event, path: &str| Trigger {
+            event,
+            path: path.to_string(),
+        };
         match req {
-            Request::Create(r) | Request::Create2(r) | Request::CreateContainer(r) | Request::CreateTtl(r) => {
+            Request::Create(r)
+            | Request::Create2(r)
+            | Request::CreateContainer(r)
+            | Request::CreateTtl(r) => {
                 let op = req.op_code();
                 let mode = CreateMode::from_flags(r.flags).ok_or(ErrorCode::BadArguments)?;
                 let owner = match op {
                     OpCode::CreateContainer => Owner::Container,
                     OpCode::CreateTtl => {
-                        if !mode.is_ttl() || r.ttl <= 0 { return Err(ErrorCode::BadArguments); }
+                        if !mode.is_ttl() || r.ttl <= 0 {
+                            return Err(ErrorCode::BadArguments);
+                        }
                         Owner::Ttl(r.ttl)
                     }
                     _ if mode.is_ttl() => return Err(ErrorCode::BadArguments),
                     _ if mode.is_ephemeral() => Owner::Session(txn.session_id),
                     _ => Owner::None,
                 };
-                if r.acl.is_empty() { return Err(ErrorCode::InvalidAcl); }
+                if r.acl.is_empty() {
+                    return Err(ErrorCode::InvalidAcl);
+                }
                 let parent = parent_of(&r.path);
-                if !self.nodes.contains_key(&parent) { return Err(ErrorCode::NoNode); }
-                if !self.allowed(&parent, perms::CREATE) { return Err(ErrorCode::NoAuth); }
+                if !self.nodes.contains_key(&parent) {
+                    return Err(ErrorCode::NoNode);
+                }
+                if !self.allowed(&parent, perms::CREATE) {
+                    return Err(ErrorCode::NoAuth);
+                }
                 let path = if mode.is_sequential() {
                     format!("{}{:010}", r.path, self.nodes[&parent].creates)
                 } else {
                     r.path.clone()
                 };
-                if path.ends_with('/') { return Err(ErrorCode::BadArguments); }
-                if self.nodes.contains_key(&path) { return Err(ErrorCode::NodeExists); }
+                if path.ends_with('/') {
+                    return Err(ErrorCode::BadArguments);
+                }
+                if self.nodes.contains_key(&path) {
+                    return Err(ErrorCode::NodeExists);
+                }
                 if matches!(self.nodes[&parent].owner, Owner::Session(_)) {
                     return Err(ErrorCode::NoChildrenForEphemerals);
                 }
                 let p = self.nodes.get_mut(&parent).unwrap();
                 p.creates += 1;
                 p.pzxid = txn.zxid;
-                self.nodes.insert(path.clone(), MNode {
-                    data: r.data.clone(), czxid: txn.zxid, mzxid: txn.zxid, pzxid: txn.zxid,
-                    ctime: txn.time_ms, mtime: txn.time_ms, version: 0, creates: 0, aversion: 0,
-                    owner, acl: r.acl.clone(),
-                });
+                self.nodes.insert(
+                    path.clone(),
+                    MNode {
+                        data: r.data.clone(),
+                        czxid: txn.zxid,
+                        mzxid: txn.zxid,
+                        pzxid: txn.zxid,
+                        ctime: txn.time_ms,
+                        mtime: txn.time_ms,
+                        version: 0,
+                        creates: 0,
+                        aversion: 0,
+                        owner,
+                        acl: r.acl.clone(),
+                    },
+                );
                 trig.push(t(EventType::NodeCreated, &path));
                 trig.push(t(EventType::NodeChildrenChanged, &parent));
                 let stat = self.stat(&path);
-                Ok(if op == OpCode::Create { MultiResult::Create(path) } else { MultiResult::Create2(path, stat) })
+                Ok(if op == OpCode::Create {
+                    MultiResult::Create(path)
+                } else {
+                    MultiResult::Create2(path, stat)
+                })
             }
             Request::Delete(r) => {
-                if ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"].contains(&r.path.as_str()) {
+                if ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"]
+                    .contains(&r.path.as_str())
+                {
                     return Err(ErrorCode::BadArguments);
                 }
                 let parent = parent_of(&r.path);
-                if !self.nodes.contains_key(&parent) { return Err(ErrorCode::NoNode); }
-                if !self.allowed(&parent, perms::DELETE) { return Err(ErrorCode::NoAuth); }
+                if !self.nodes.contains_key(&parent) {
+                    return Err(ErrorCode::NoNode);
+                }
+                if !self.allowed(&parent, perms::DELETE) {
+                    return Err(ErrorCode::NoAuth);
+                }
                 let n = self.nodes.get(&r.path).ok_or(ErrorCode::NoNode)?;
                 Self::version_ok(n.version, r.version)?;
-                if !self.children(&r.path).is_empty() { return Err(ErrorCode::NotEmpty); }
+                if !self.children(&r.path).is_empty() {
+                    return Err(ErrorCode::NotEmpty);
+                }
                 self.remove(txn.zxid, &r.path, trig);
                 Ok(MultiResult::Delete)
             }
             Request::SetData(r) => {
                 let n = self.nodes.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                if !self.allowed(&r.path, perms::WRITE) { return Err(ErrorCode::NoAuth); }
+                if !self.allowed(&r.path, perms::WRITE) {
+                    return Err(ErrorCode::NoAuth);
+                }
                 Self::version_ok(n.version, r.version)?;
                 let n = self.nodes.get_mut(&r.path).unwrap();
                 n.version += 1;
@@ -179,9 +231,13 @@ impl Model {
                 Ok(MultiResult::SetData(self.stat(&r.path)))
             }
             Request::SetAcl(r) => {
-                if r.acl.is_empty() { return Err(ErrorCode::InvalidAcl); }
+                if r.acl.is_empty() {
+                    return Err(ErrorCode::InvalidAcl);
+                }
                 let n = self.nodes.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                if !self.allowed(&r.path, perms::ADMIN) { return Err(ErrorCode::NoAuth); }
+                if !self.allowed(&r.path, perms::ADMIN) {
+                    return Err(ErrorCode::NoAuth);
+                }
                 Self::version_ok(n.aversion, r.version)?;
                 let n = self.nodes.get_mut(&r.path).unwrap();
                 n.aversion += 1;
@@ -190,7 +246,9 @@ impl Model {
             }
             Request::Check(r) => {
                 let n = self.nodes.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                if !self.allowed(&r.path, perms::READ) { return Err(ErrorCode::NoAuth); }
+                if !self.allowed(&r.path, perms::READ) {
+                    return Err(ErrorCode::NoAuth);
+                }
                 Self::version_ok(n.version, r.version)?;
                 Ok(MultiResult::Check)
             }
@@ -203,8 +261,14 @@ impl Model {
         let p = self.nodes.get_mut(&parent).unwrap();
         p.pzxid = p.pzxid.max(zxid);
         self.nodes.remove(path);
-        trig.push(Trigger { event: EventType::NodeDeleted, path: path.into() });
-        trig.push(Trigger { event: EventType::NodeChildrenChanged, path: parent });
+        trig.push(Trigger {
+            event: EventType::NodeDeleted,
+            path: path.into(),
+        });
+        trig.push(Trigger {
+            event: EventType::NodeChildrenChanged,
+            path: parent,
+        });
     }
 
     /// (err, response, triggers) for one entry.
@@ -220,9 +284,12 @@ impl Model {
             }
             TxnOp::CloseSession => {
                 if self.sessions.remove(&txn.session_id).is_some() {
-                    let mine: Vec<String> = self.nodes.iter()
+                    let mine: Vec<String> = self
+                        .nodes
+                        .iter()
                         .filter(|(_, n)| n.owner == Owner::Session(txn.session_id))
-                        .map(|(p, _)| p.clone()).collect();
+                        .map(|(p, _)| p.clone())
+                        .collect();
                     for p in mine.iter().rev() {
                         self.remove(txn.zxid, p, &mut trig);
                     }
@@ -241,8 +308,17 @@ impl Model {
                             match scratch.write(txn, op, &mut trig) {
                                 Ok(r) => results.push(r),
                                 Err(e) => {
-                                    let results = (0..ops.len()).map(|j| MultiResult::Error(
-                                        if j < i { ErrorCode::Ok } else if j == i { e } else { ErrorCode::RuntimeInconsistency })).collect();
+                                    let results = (0..ops.len())
+                                        .map(|j| {
+                                            MultiResult::Error(if j < i {
+                                                ErrorCode::Ok
+                                            } else if j == i {
+                                                e
+                                            } else {
+                                                ErrorCode::RuntimeInconsistency
+                                            })
+                                        })
+                                        .collect();
                                     return (ErrorCode::Ok, Response::Multi(results), Vec::new());
                                 }
                             }
@@ -252,7 +328,9 @@ impl Model {
                     }
                     single => match self.write(txn, single, &mut trig) {
                         Ok(MultiResult::Create(p)) => (ErrorCode::Ok, Response::Create(p), trig),
-                        Ok(MultiResult::Create2(p, s)) => (ErrorCode::Ok, Response::Create2(p, s), trig),
+                        Ok(MultiResult::Create2(p, s)) => {
+                            (ErrorCode::Ok, Response::Create2(p, s), trig)
+                        }
                         Ok(MultiResult::SetData(s)) => (ErrorCode::Ok, Response::Stat(s), trig),
                         Ok(_) => (ErrorCode::Ok, Response::Empty, trig),
                         Err(e) => (e, Response::Empty, Vec::new()),
@@ -264,31 +342,71 @@ impl Model {
 
     fn read(&self, session: i64, req: &Request) -> Result<Response, ErrorCode> {
         match req {
-            Request::Exists(r) => Ok(Response::Stat(self.nodes.get(&r.path).map(|_| self.stat(&r.path)).ok_or(ErrorCode::NoNode)?)),
+            Request::Exists(r) => Ok(Response::Stat(
+                self.nodes
+                    .get(&r.path)
+                    .map(|_| self.stat(&r.path))
+                    .ok_or(ErrorCode::NoNode)?,
+            )),
             Request::GetData(r) => {
                 let n = self.nodes.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                if !self.allowed(&r.path, perms::READ) { return Err(ErrorCode::NoAuth); }
-                Ok(Response::GetData { data: n.data.clone(), stat: self.stat(&r.path) })
+                if !self.allowed(&r.path, perms::READ) {
+                    return Err(ErrorCode::NoAuth);
+                }
+                Ok(Response::GetData {
+                    data: n.data.clone(),
+                    stat: self.stat(&r.path),
+                })
             }
             Request::GetChildren2(r) => {
                 self.nodes.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                if !self.allowed(&r.path, perms::READ) { return Err(ErrorCode::NoAuth); }
-                Ok(Response::Children2 { children: self.children(&r.path), stat: self.stat(&r.path) })
+                if !self.allowed(&r.path, perms::READ) {
+                    return Err(ErrorCode::NoAuth);
+                }
+                Ok(Response::Children2 {
+                    children: self.children(&r.path),
+                    stat: self.stat(&r.path),
+                })
             }
             Request::GetAllChildrenNumber(r) => {
                 self.nodes.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                if !self.allowed(&r.path, perms::READ) { return Err(ErrorCode::NoAuth); }
-                let prefix = if r.path == "/" { "/".to_string() } else { format!("{}/", r.path) };
-                Ok(Response::AllChildrenNumber(self.nodes.keys().filter(|p| p.as_str() != "/" && p.starts_with(&prefix)).count() as i32))
+                if !self.allowed(&r.path, perms::READ) {
+                    return Err(ErrorCode::NoAuth);
+                }
+                let prefix = if r.path == "/" {
+                    "/".to_string()
+                } else {
+                    format!("{}/", r.path)
+                };
+                Ok(Response::AllChildrenNumber(
+                    self.nodes
+                        .keys()
+                        .filter(|p| p.as_str() != "/" && p.starts_with(&prefix))
+                        .count() as i32,
+                ))
             }
-            Request::GetEphemerals(_) => Ok(Response::Ephemerals(self.nodes.iter()
-                .filter(|(_, n)| n.owner == Owner::Session(session)).map(|(p, _)| p.clone()).collect())),
+            Request::GetEphemerals(_) => Ok(Response::Ephemerals(
+                self.nodes
+                    .iter()
+                    .filter(|(_, n)| n.owner == Owner::Session(session))
+                    .map(|(p, _)| p.clone())
+                    .collect(),
+            )),
             _ => Err(ErrorCode::Unimplemented),
         }
     }
 }
 
-const PATHS: &[&str] = &["/a", "/b", "/a/x", "/a/y", "/b/x", "/a/x/q", "/zookeeper/config", "/zookeeper"];
+const PATHS: &[&str] = &[
+    "/a",
+    "/b",
+    "/a/x",
+    "/a/y",
+    "/b/x",
+    "/a/x/q",
+    "/zookeeper/config",
+    "/zookeeper",
+];
 
 fn arb_path() -> impl Strategy<Value = String> {
     proptest::sample::select(PATHS).prop_map(String::from)
