@@ -13,9 +13,12 @@ use crate::writer::{JuteWrite, len_i32};
 /// The body of a successful reply. Error replies have no body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
-    /// No body: delete, check, ping, auth, setWatches, closeSession, addWatch,
-    /// checkWatches, removeWatches.
+    /// No body: delete, check, ping, auth, setWatches, closeSession, checkWatches,
+    /// removeWatches.
     Empty,
+    /// addWatch: ZooKeeper answers with an `ErrorResponse` record holding 0, and the Java
+    /// client reads that int, so a reply without it breaks the client's connection.
+    AddWatch,
     /// A stat: exists, setData, setACL.
     Stat(Stat),
     /// create: the created path (with any sequence suffix).
@@ -103,6 +106,7 @@ impl Response {
     pub fn write_to<B: BufMut>(&self, buf: &mut B) {
         match self {
             Response::Empty => {}
+            Response::AddWatch => buf.put_jute_i32(0),
             Response::Stat(stat) => stat.write_to(buf),
             Response::Create(path) | Response::Sync(path) => buf.put_jute_string(path),
             Response::Create2(path, stat) => {
@@ -175,6 +179,11 @@ impl Response {
             OpCode::Multi | OpCode::MultiRead => Response::Multi(read_multi_results(r)?),
             OpCode::WhoAmI => {
                 Response::WhoAmI(r.read_vec("WhoAmIResponse", 8, ClientInfo::read_from)?)
+            }
+            OpCode::AddWatch => {
+                // ErrorResponse.err: always 0 in a successful reply; the value carries nothing.
+                r.read_i32("ErrorResponse.err")?;
+                Response::AddWatch
             }
             _ => Response::Empty,
         })

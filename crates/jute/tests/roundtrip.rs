@@ -206,6 +206,7 @@ fn multi_result() -> impl Strategy<Value = MultiResult> {
 fn response() -> impl Strategy<Value = (OpCode, Response)> {
     prop_oneof![
         Just((OpCode::Delete, Response::Empty)),
+        Just((OpCode::AddWatch, Response::AddWatch)),
         stat().prop_map(|s| (OpCode::Exists, Response::Stat(s))),
         stat().prop_map(|s| (OpCode::SetData, Response::Stat(s))),
         path().prop_map(|p| (OpCode::Create, Response::Create(p))),
