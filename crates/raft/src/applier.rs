@@ -1,0 +1,270 @@
+//! The applier thread: feeds committed entries to the state machine in log order, hands
+//! each result to the proposer waiting on this node, completes read-index waits once the
+//! applied index reaches them, installs snapshots received from the leader, and takes
+//! snapshots of its own. It runs apart from the Ready loop so that a long apply or a
+//! snapshot never delays heartbeats.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use raft::prelude::{Entry, EntryType};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info};
+
+use crate::error::{ProposeError, ReadError};
+use crate::snapshot_store::{SnapshotId, SnapshotStore};
+use crate::state_machine::StateMachine;
+
+/// Identifies a proposal: the proposing node and its sequence number there. Travels in
+/// the entry's context so the proposer recognises its own entries when it applies them.
+pub(crate) fn proposal_context(node: u64, seq: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16);
+    out.extend_from_slice(&node.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out
+}
+
+fn parse_context(context: &[u8]) -> Option<(u64, u64)> {
+    let node = u64::from_be_bytes(context.get(..8)?.try_into().ok()?);
+    let seq = u64::from_be_bytes(context.get(8..16)?.try_into().ok()?);
+    Some((node, seq))
+}
+
+pub(crate) type ProposalReply<O> = oneshot::Sender<Result<O, ProposeError>>;
+pub(crate) type ReadReply = oneshot::Sender<Result<(), ReadError>>;
+
+/// What the Ready loop sends the applier, in order.
+pub(crate) enum ToApplier<O> {
+    /// A proposal of this node entered Raft; its result goes to `reply`.
+    Register {
+        seq: u64,
+        reply: ProposalReply<O>,
+        deadline: Instant,
+    },
+    /// Committed entries, durable, in log order.
+    Entries(Vec<Entry>),
+    /// Complete `reply` once the applied index reaches `index`.
+    Read {
+        index: u64,
+        reply: ReadReply,
+        deadline: Instant,
+    },
+    /// Replace the state with the received snapshot `id` (already in the store).
+    Restore(SnapshotId),
+    /// The leader changed: proposals in flight may have been lost with the old one.
+    LeaderChanged { grace: Duration },
+}
+
+/// What the applier reports back to the Ready loop.
+#[derive(Debug)]
+pub(crate) enum FromApplier {
+    /// Everything up to this index has been applied.
+    Applied(u64),
+    /// A snapshot of the state at this index and term is stored.
+    SnapshotTaken(SnapshotId),
+    /// The state machine could not be restored; the node must stop.
+    Fatal(String),
+}
+
+pub(crate) struct Applier<S: StateMachine> {
+    pub node_id: u64,
+    pub machine: S,
+    pub snapshots: SnapshotStore,
+    pub applied: (u64, u64),
+    pub last_snapshot: (u64, u64),
+    pub snapshot_entries_max: u64,
+    pub snapshot_bytes_max: u64,
+    pub bytes_since_snapshot: u64,
+    pub pending: BTreeMap<u64, (ProposalReply<S::Output>, Instant)>,
+    pub reads: Vec<(u64, ReadReply, Instant)>,
+    pub to_raft: mpsc::UnboundedSender<FromApplier>,
+}
+
+impl<S: StateMachine> Applier<S> {
+    pub fn run(mut self, inbox: Receiver<ToApplier<S::Output>>) {
+        loop {
+            match inbox.recv_timeout(Duration::from_millis(50)) {
+                Ok(message) => self.handle(message),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.expire(Instant::now());
+        }
+        for (_, (reply, _)) in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err(ProposeError::Shutdown));
+        }
+        for (_, reply, _) in self.reads.drain(..) {
+            let _ = reply.send(Err(ReadError::Shutdown));
+        }
+        debug!(node = self.node_id, "applier stopped");
+    }
+
+    fn handle(&mut self, message: ToApplier<S::Output>) {
+        match message {
+            ToApplier::Register {
+                seq,
+                reply,
+                deadline,
+            } => {
+                self.pending.insert(seq, (reply, deadline));
+            }
+            ToApplier::Entries(entries) => {
+                for entry in entries {
+                    self.apply(entry);
+                }
+                let _ = self.to_raft.send(FromApplier::Applied(self.applied.0));
+                self.complete_reads();
+                self.maybe_snapshot();
+            }
+            ToApplier::Read {
+                index,
+                reply,
+                deadline,
+            } => {
+                self.reads.push((index, reply, deadline));
+                self.complete_reads();
+            }
+            ToApplier::Restore(id) => self.restore(id),
+            ToApplier::LeaderChanged { grace } => {
+                let deadline = Instant::now() + grace;
+                for (_, pending_deadline) in self.pending.values_mut() {
+                    *pending_deadline = (*pending_deadline).min(deadline);
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, entry: Entry) {
+        if entry.index <= self.applied.0 {
+            return; // already covered by a restored snapshot
+        }
+        self.applied = (entry.index, entry.term);
+        if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+            // Leader no-ops; membership is static, so conf changes carry nothing to apply.
+            self.machine.apply_noop(entry.index);
+            return;
+        }
+        self.bytes_since_snapshot += entry.data.len() as u64;
+        let output = self.machine.apply(entry.index, &entry.data);
+        let Some((node, seq)) = parse_context(&entry.context) else {
+            return;
+        };
+        if node != self.node_id {
+            return;
+        }
+        // Proposals of this node reach the log in the order they were made; any earlier
+        // one still waiting was lost with a leader and will never be applied.
+        let older: Vec<u64> = self.pending.range(..seq).map(|(s, _)| *s).collect();
+        for old in older {
+            if let Some((reply, _)) = self.pending.remove(&old) {
+                let _ = reply.send(Err(ProposeError::Dropped));
+            }
+        }
+        if let Some((reply, _)) = self.pending.remove(&seq) {
+            let _ = reply.send(Ok(output));
+        }
+    }
+
+    fn complete_reads(&mut self) {
+        let applied = self.applied.0;
+        let (ready, waiting): (Vec<_>, Vec<_>) = self
+            .reads
+            .drain(..)
+            .partition(|(index, _, _)| *index <= applied);
+        self.reads = waiting;
+        for (_, reply, _) in ready {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in expired {
+            if let Some((reply, _)) = self.pending.remove(&seq) {
+                let _ = reply.send(Err(ProposeError::Timeout));
+            }
+        }
+        let (expired, waiting): (Vec<_>, Vec<_>) = self
+            .reads
+            .drain(..)
+            .partition(|(_, _, deadline)| *deadline <= now);
+        self.reads = waiting;
+        for (_, reply, _) in expired {
+            let _ = reply.send(Err(ReadError::Timeout));
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let entries = self.applied.0.saturating_sub(self.last_snapshot.0);
+        if entries < self.snapshot_entries_max
+            && self.bytes_since_snapshot < self.snapshot_bytes_max
+        {
+            return;
+        }
+        let id = self.applied;
+        let started = Instant::now();
+        let result = self.snapshots.create(id).and_then(|mut sink| {
+            self.machine.snapshot(&mut sink)?;
+            sink.finish()
+        });
+        match result {
+            Ok(bytes) => {
+                info!(
+                    node = self.node_id,
+                    index = id.0,
+                    bytes,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "snapshot taken"
+                );
+                let previous = self.last_snapshot;
+                self.last_snapshot = id;
+                self.bytes_since_snapshot = 0;
+                let _ = self.to_raft.send(FromApplier::SnapshotTaken(id));
+                // Keep the previous snapshot too: a follower may be streaming it.
+                if let Err(error) = self.snapshots.retain_from(previous) {
+                    error!(node = self.node_id, %error, "removing old snapshots failed");
+                }
+            }
+            Err(error) => error!(node = self.node_id, %error, "taking a snapshot failed"),
+        }
+    }
+
+    fn restore(&mut self, id: SnapshotId) {
+        if id.0 <= self.applied.0 {
+            return;
+        }
+        let result = self
+            .snapshots
+            .open(id)
+            .map_err(|e| e.to_string())
+            .and_then(|(mut reader, _)| self.machine.restore(&mut reader));
+        match result {
+            Ok(()) => {
+                info!(
+                    node = self.node_id,
+                    index = id.0,
+                    "state restored from snapshot"
+                );
+                self.applied = id;
+                self.last_snapshot = id;
+                self.bytes_since_snapshot = 0;
+                // Our own proposals inside the snapshot will never be seen applied.
+                for (_, (reply, _)) in std::mem::take(&mut self.pending) {
+                    let _ = reply.send(Err(ProposeError::Dropped));
+                }
+                let _ = self.to_raft.send(FromApplier::Applied(id.0));
+                self.complete_reads();
+            }
+            Err(error) => {
+                error!(node = self.node_id, index = id.0, %error, "restoring snapshot failed");
+                let _ = self.to_raft.send(FromApplier::Fatal(error));
+            }
+        }
+    }
+}

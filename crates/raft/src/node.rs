@@ -1,0 +1,751 @@
+//! One consensus node: the Ready loop that owns raft-rs's `RawNode`, and the handle the
+//! layer above uses to propose, read linearizably and watch the node's role.
+//!
+//! The Ready loop runs on its own thread (with a small single-threaded runtime for its
+//! timers and channels), so a blocking fsync only ever delays consensus itself. Each
+//! Ready is handled in raft-rs's documented order; the rule is written at each step.
+
+use std::collections::HashMap;
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use raft::prelude::{Entry, Message, MessageType};
+use raft::{RawNode, StateRole};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::applier::{Applier, FromApplier, ProposalReply, ReadReply, ToApplier, proposal_context};
+use crate::config::RaftConfig;
+use crate::error::{ProposeError, ReadError, StartError};
+use crate::faults::Faults;
+use crate::logger::raft_logger;
+use crate::snapshot_store::SnapshotStore;
+use crate::state_machine::StateMachine;
+use crate::storage::LogStore;
+use crate::transport::{self, Inbound, Transport};
+
+/// A node's role, as operators see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Following a leader (or waiting for one).
+    #[default]
+    Follower,
+    /// Asking whether it could win an election.
+    PreCandidate,
+    /// Campaigning.
+    Candidate,
+    /// Leading.
+    Leader,
+}
+
+impl From<StateRole> for Role {
+    fn from(role: StateRole) -> Self {
+        match role {
+            StateRole::Follower => Role::Follower,
+            StateRole::PreCandidate => Role::PreCandidate,
+            StateRole::Candidate => Role::Candidate,
+            StateRole::Leader => Role::Leader,
+        }
+    }
+}
+
+/// What a node knows about itself and the cluster, published after every change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// This node.
+    pub id: u64,
+    /// Its role.
+    pub role: Role,
+    /// The leader it knows of (0: none).
+    pub leader_id: u64,
+    /// Current term.
+    pub term: u64,
+    /// Highest committed index it knows.
+    pub commit: u64,
+    /// Highest index applied to its state machine.
+    pub applied: u64,
+    /// Last index in its log.
+    pub last_index: u64,
+    /// Index of its latest snapshot.
+    pub snapshot_index: u64,
+    /// First index still in its log.
+    pub first_index: u64,
+    /// How far each follower has replicated (leader only): (node, matched index).
+    pub matched: Vec<(u64, u64)>,
+}
+
+enum Control {
+    ReadIndex(ReadReply),
+    TransferLeader(u64),
+    Stop,
+}
+
+struct Proposal<O> {
+    command: Vec<u8>,
+    reply: ProposalReply<O>,
+}
+
+/// Where a node keeps its log and snapshots, and the network fault table it obeys.
+pub struct NodeStorage {
+    /// The Raft log store (sled or memory).
+    pub log: LogStore,
+    /// The snapshot store (files or memory).
+    pub snapshots: SnapshotStore,
+}
+
+/// A running consensus node. Dropping it stops the node (without flushing anything not
+/// yet flushed, like a crash); [`RaftNode::stop`] does the same explicitly.
+pub struct RaftNode<O> {
+    id: u64,
+    proposals: mpsc::Sender<Proposal<O>>,
+    control: mpsc::Sender<Control>,
+    status: watch::Receiver<RaftStatus>,
+    app: AppSender,
+    app_inbox: Option<mpsc::Receiver<(u64, Bytes)>>,
+    threads: Vec<JoinHandle<()>>,
+    peer_addr: std::net::SocketAddr,
+}
+
+/// Proposes commands to a node; cloned freely, one per connection or task.
+pub struct Proposer<O> {
+    proposals: mpsc::Sender<Proposal<O>>,
+}
+
+impl<O> Clone for Proposer<O> {
+    fn clone(&self) -> Self {
+        Self {
+            proposals: self.proposals.clone(),
+        }
+    }
+}
+
+impl<O: Send + 'static> Proposer<O> {
+    /// Proposes `command`; resolves with the state machine's output once this node has
+    /// applied it. Waits (backpressure) while the node is saturated.
+    pub fn propose(
+        &self,
+        command: Vec<u8>,
+    ) -> impl Future<Output = Result<O, ProposeError>> + Send + use<O> {
+        let proposals = self.proposals.clone();
+        async move {
+            let (reply, result) = oneshot::channel();
+            proposals
+                .send(Proposal { command, reply })
+                .await
+                .map_err(|_| ProposeError::Shutdown)?;
+            result.await.unwrap_or(Err(ProposeError::Shutdown))
+        }
+    }
+}
+
+/// Sends opaque messages of the layer above to peers over the Raft transport.
+#[derive(Clone)]
+pub struct AppSender {
+    queue: std::sync::Arc<parking_lot::Mutex<Option<Transport>>>,
+}
+
+impl AppSender {
+    /// Queues `payload` for peer `to`; false if it was dropped (queue full, no such peer).
+    pub fn send(&self, to: u64, payload: Bytes) -> bool {
+        self.queue
+            .lock()
+            .as_ref()
+            .is_some_and(|t| t.send_app(to, payload))
+    }
+}
+
+impl<O: Send + 'static> RaftNode<O> {
+    /// Starts a node: restores `machine` from the latest snapshot, binds the peer port,
+    /// connects to the peers and begins taking part in elections. Must be called within
+    /// a tokio runtime, which then hosts the transport.
+    ///
+    /// `listener`, if given, is an already bound peer listener (so callers can let the OS
+    /// pick ports); otherwise the node binds `config.listen` or its own `peers` entry.
+    pub async fn start<S>(
+        config: RaftConfig,
+        storage: NodeStorage,
+        faults: Faults,
+        mut machine: S,
+        listener: Option<std::net::TcpListener>,
+    ) -> Result<Self, StartError>
+    where
+        S: StateMachine<Output = O>,
+    {
+        let id = config.id;
+        let NodeStorage { log, snapshots } = storage;
+        let snapshot_meta = log.snapshot_metadata();
+        let mut applied = (0, 0);
+        if snapshot_meta.index > 0 {
+            let id = (snapshot_meta.index, snapshot_meta.term);
+            let (mut reader, _) = snapshots
+                .open(id)
+                .map_err(|e| StartError::Restore(e.to_string()))?;
+            machine.restore(&mut reader).map_err(StartError::Restore)?;
+            applied = id;
+        }
+        let listener = match listener {
+            Some(listener) => {
+                listener.set_nonblocking(true).map_err(StartError::Listen)?;
+                tokio::net::TcpListener::from_std(listener).map_err(StartError::Listen)?
+            }
+            None => {
+                let listen = config
+                    .listen
+                    .or_else(|| config.peers.get(&id).copied())
+                    .ok_or_else(|| {
+                        StartError::Listen(std::io::Error::other("no peer address for this node"))
+                    })?;
+                transport::bind(listen).await.map_err(StartError::Listen)?
+            }
+        };
+        let peer_addr = listener.local_addr().map_err(StartError::Listen)?;
+
+        let raw = RawNode::new(&config.raft_config(applied.0), log.clone(), &raft_logger())?;
+        let (inbound_tx, inbound_rx) = mpsc::channel(config.peer_queue_len_max);
+        let (app_tx, app_rx) = mpsc::channel(4096);
+        let transport = Transport::start(
+            id,
+            config.cluster_id,
+            config.peers.clone(),
+            listener,
+            faults,
+            snapshots.clone(),
+            config.peer_queue_len_max,
+            inbound_tx,
+            app_tx,
+        );
+        let transport = std::sync::Arc::new(parking_lot::Mutex::new(Some(transport)));
+        let (proposal_tx, proposal_rx) = mpsc::channel(4096);
+        let (control_tx, control_rx) = mpsc::channel(1024);
+        let (status_tx, status_rx) = watch::channel(RaftStatus {
+            id,
+            applied: applied.0,
+            ..RaftStatus::default()
+        });
+        let (to_applier, applier_inbox) = std_mpsc::channel();
+        let (from_applier_tx, from_applier_rx) = mpsc::unbounded_channel();
+
+        let applier = Applier {
+            node_id: id,
+            machine,
+            snapshots: snapshots.clone(),
+            applied,
+            last_snapshot: applied,
+            snapshot_entries_max: config.snapshot_entries_max,
+            snapshot_bytes_max: config.snapshot_bytes_max,
+            bytes_since_snapshot: 0,
+            pending: Default::default(),
+            reads: Vec::new(),
+            to_raft: from_applier_tx,
+        };
+        let applier_thread = std::thread::Builder::new()
+            .name(format!("paddock-apply-{id}"))
+            .spawn(move || applier.run(applier_inbox))
+            .map_err(StartError::Thread)?;
+
+        let ready_loop = ReadyLoop {
+            raw,
+            log,
+            config,
+            transport: transport.clone(),
+            to_applier,
+            status: status_tx,
+            applied: applied.0,
+            next_seq: 0,
+            reads: HashMap::new(),
+            next_read: 0,
+            leader_id: 0,
+            stopping: false,
+            lost_log_until: 0,
+        };
+        let raft_thread = std::thread::Builder::new()
+            .name(format!("paddock-raft-{id}"))
+            .spawn(move || ready_loop.run(inbound_rx, proposal_rx, control_rx, from_applier_rx))
+            .map_err(StartError::Thread)?;
+        info!(node = id, %peer_addr, applied = applied.0, "raft node started");
+        Ok(Self {
+            id,
+            proposals: proposal_tx,
+            control: control_tx,
+            status: status_rx,
+            app: AppSender { queue: transport },
+            app_inbox: Some(app_rx),
+            threads: vec![raft_thread, applier_thread],
+            peer_addr,
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The address the peer listener is bound to.
+    pub fn peer_addr(&self) -> std::net::SocketAddr {
+        self.peer_addr
+    }
+
+    /// Proposes `command`; resolves with the state machine's output once this node has
+    /// applied it. Waits (backpressure) while the node is saturated.
+    pub fn propose(
+        &self,
+        command: Vec<u8>,
+    ) -> impl Future<Output = Result<O, ProposeError>> + Send + use<O> {
+        self.proposer().propose(command)
+    }
+
+    /// A cheap handle for proposing from many tasks.
+    pub fn proposer(&self) -> Proposer<O> {
+        Proposer {
+            proposals: self.proposals.clone(),
+        }
+    }
+
+    /// Resolves once this node has applied everything the leader had committed when the
+    /// request reached it: reads after this see every write acknowledged before it.
+    pub fn read_index(&self) -> impl Future<Output = Result<(), ReadError>> + Send + use<O> {
+        let control = self.control.clone();
+        async move {
+            let (reply, result) = oneshot::channel();
+            control
+                .send(Control::ReadIndex(reply))
+                .await
+                .map_err(|_| ReadError::Shutdown)?;
+            result.await.unwrap_or(Err(ReadError::Shutdown))
+        }
+    }
+
+    /// Asks the leader to hand leadership to `to`.
+    pub fn transfer_leader(&self, to: u64) {
+        let _ = self.control.try_send(Control::TransferLeader(to));
+    }
+
+    /// The node's current status.
+    pub fn status(&self) -> RaftStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch_status(&self) -> watch::Receiver<RaftStatus> {
+        self.status.clone()
+    }
+
+    /// Sends opaque messages to peers.
+    pub fn app_sender(&self) -> AppSender {
+        self.app.clone()
+    }
+
+    /// Messages peers sent with their [`AppSender`]; can be taken once.
+    pub fn take_app_inbox(&mut self) -> Option<mpsc::Receiver<(u64, Bytes)>> {
+        self.app_inbox.take()
+    }
+
+    /// Stops the node and waits until its threads have ended and its storage is
+    /// closed, so the same data directory can be opened again. Nothing is flushed that
+    /// was not already: to the cluster this looks like a crash.
+    pub async fn shutdown(mut self) {
+        let _ = self.control.send(Control::Stop).await;
+        if let Some(mut transport) = self.app.queue.lock().take() {
+            transport.stop();
+        }
+        let threads = std::mem::take(&mut self.threads);
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
+impl<O> Drop for RaftNode<O> {
+    fn drop(&mut self) {
+        let _ = self.control.try_send(Control::Stop);
+        if let Some(mut transport) = self.app.queue.lock().take() {
+            transport.stop();
+        }
+    }
+}
+
+struct PendingRead {
+    reply: ReadReply,
+    deadline: Instant,
+    retry_at: Instant,
+}
+
+struct ReadyLoop<O> {
+    raw: RawNode<LogStore>,
+    log: LogStore,
+    config: RaftConfig,
+    transport: std::sync::Arc<parking_lot::Mutex<Option<Transport>>>,
+    to_applier: std_mpsc::Sender<ToApplier<O>>,
+    status: watch::Sender<RaftStatus>,
+    applied: u64,
+    next_seq: u64,
+    reads: HashMap<u64, PendingRead>,
+    next_read: u64,
+    leader_id: u64,
+    stopping: bool,
+    /// After losing its log, the node abstains from votes until its log reaches this.
+    lost_log_until: u64,
+}
+
+impl<O: Send + 'static> ReadyLoop<O> {
+    fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut proposals: mpsc::Receiver<Proposal<O>>,
+        mut control: mpsc::Receiver<Control>,
+        mut from_applier: mpsc::UnboundedReceiver<FromApplier>,
+    ) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                error!(%error, "cannot build the raft loop runtime");
+                return;
+            }
+        };
+        runtime.block_on(async {
+            let mut ticker = tokio::time::interval(self.config.tick);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !self.stopping {
+                let saturated = self
+                    .raw
+                    .raft
+                    .raft_log
+                    .committed
+                    .saturating_sub(self.applied)
+                    > self.config.apply_lag_max;
+                tokio::select! {
+                    _ = ticker.tick() => self.on_tick(),
+                    Some(message) = inbound.recv() => self.on_inbound(message),
+                    Some(proposal) = proposals.recv(), if !saturated => self.on_proposal(proposal),
+                    Some(command) = control.recv() => self.on_control(command),
+                    Some(report) = from_applier.recv() => self.on_applier(report),
+                    else => break,
+                }
+                // Take whatever else is waiting, so one Ready (one fsync) covers it all.
+                for _ in 0..1024 {
+                    let mut progressed = false;
+                    if let Ok(message) = inbound.try_recv() {
+                        self.on_inbound(message);
+                        progressed = true;
+                    }
+                    if !saturated && let Ok(proposal) = proposals.try_recv() {
+                        self.on_proposal(proposal);
+                        progressed = true;
+                    }
+                    if let Ok(report) = from_applier.try_recv() {
+                        self.on_applier(report);
+                        progressed = true;
+                    }
+                    if !progressed {
+                        break;
+                    }
+                }
+                if let Err(error) = self.on_ready() {
+                    error!(node = self.config.id, %error, "storage failed; stopping the node");
+                    break;
+                }
+            }
+        });
+        // Fail what is still waiting: dropping the senders does it.
+        proposals.close();
+        while let Ok(proposal) = proposals.try_recv() {
+            let _ = proposal.reply.send(Err(ProposeError::Shutdown));
+        }
+        if let Some(mut transport) = self.transport.lock().take() {
+            transport.stop();
+        }
+        info!(node = self.config.id, "raft node stopped");
+    }
+
+    fn on_tick(&mut self) {
+        self.raw.tick();
+        let now = Instant::now();
+        let retry = self.config.election_timeout() / 2;
+        let mut expired = Vec::new();
+        for (&ctx, read) in self.reads.iter_mut() {
+            if read.deadline <= now {
+                expired.push(ctx);
+            } else if read.retry_at <= now {
+                // raft-rs drops read requests silently (no leader, new leader, term
+                // change); asking again with the same context is harmless.
+                read.retry_at = now + retry;
+                self.raw.read_index(ctx.to_be_bytes().to_vec());
+            }
+        }
+        for ctx in expired {
+            if let Some(read) = self.reads.remove(&ctx) {
+                let _ = read.reply.send(Err(ReadError::Timeout));
+            }
+        }
+    }
+
+    fn on_inbound(&mut self, message: Inbound) {
+        match message {
+            Inbound::Raft(mut message) => {
+                let last_index = self.raw.raft.raft_log.last_index();
+                let vote_request = matches!(
+                    message.get_msg_type(),
+                    MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+                );
+                if vote_request && last_index < self.lost_log_until {
+                    // Having lost acknowledged entries, our vote could elect a node that
+                    // misses them. Abstain until we hold again what we once held.
+                    return;
+                }
+                if message.get_msg_type() == MessageType::MsgHeartbeat
+                    && message.commit > last_index
+                {
+                    // The leader believes we hold entries we do not: our log was lost
+                    // (wiped disk). raft-rs would panic on this commit index; learn only
+                    // what we have, and ask the leader to replicate to us from scratch.
+                    warn!(
+                        node = self.config.id,
+                        leader = message.from,
+                        commit = message.commit,
+                        last_index,
+                        "log lost; asking the leader to start over"
+                    );
+                    self.lost_log_until = self.lost_log_until.max(message.commit);
+                    message.commit = last_index;
+                    if let Some(transport) = self.transport.lock().as_ref() {
+                        transport.send_log_lost(message.from);
+                    }
+                }
+                if let Err(error) = self.raw.step(message) {
+                    debug!(node = self.config.id, %error, "raft message rejected");
+                }
+            }
+            Inbound::Unreachable(peer) => self.raw.report_unreachable(peer),
+            Inbound::Snapshot(peer, status) => self.raw.report_snapshot(peer, status),
+            Inbound::LogLost(peer) => {
+                if self.raw.raft.state != StateRole::Leader {
+                    return;
+                }
+                if let Some(progress) = self.raw.raft.mut_prs().get_mut(peer)
+                    && progress.matched > 0
+                {
+                    info!(
+                        node = self.config.id,
+                        peer, "peer lost its log; replicating from scratch"
+                    );
+                    progress.matched = 0;
+                    progress.become_probe();
+                }
+            }
+        }
+    }
+
+    fn on_proposal(&mut self, proposal: Proposal<O>) {
+        if self.raw.raft.leader_id == 0 {
+            let _ = proposal.reply.send(Err(ProposeError::NoLeader));
+            return;
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        // Registered before the entry exists, so the applier knows the waiter before it
+        // can possibly see the entry committed (same channel, FIFO).
+        let deadline = Instant::now() + self.config.request_timeout;
+        let _ = self.to_applier.send(ToApplier::Register {
+            seq,
+            reply: proposal.reply,
+            deadline,
+        });
+        let context = proposal_context(self.config.id, seq);
+        if self.raw.propose(context, proposal.command).is_err() {
+            // Dropped at once (no leader, transfer in progress): the applier fails it
+            // when a later entry of ours applies, or at its deadline; say so now.
+            let _ = self.to_applier.send(ToApplier::LeaderChanged {
+                grace: Duration::ZERO,
+            });
+        }
+    }
+
+    fn on_control(&mut self, command: Control) {
+        match command {
+            Control::ReadIndex(reply) => {
+                self.next_read += 1;
+                let ctx = self.next_read;
+                let now = Instant::now();
+                self.reads.insert(
+                    ctx,
+                    PendingRead {
+                        reply,
+                        deadline: now + self.config.request_timeout,
+                        retry_at: now + self.config.election_timeout() / 2,
+                    },
+                );
+                self.raw.read_index(ctx.to_be_bytes().to_vec());
+            }
+            Control::TransferLeader(to) => self.raw.transfer_leader(to),
+            Control::Stop => self.stopping = true,
+        }
+    }
+
+    fn on_applier(&mut self, report: FromApplier) {
+        match report {
+            FromApplier::Applied(index) => {
+                if index > self.applied {
+                    self.applied = index;
+                    self.raw.advance_apply_to(index);
+                    self.publish_status();
+                }
+            }
+            FromApplier::SnapshotTaken((index, term)) => {
+                let result = self.log.record_snapshot(index, term).and_then(|()| {
+                    let keep_from = index.saturating_sub(self.config.log_entries_kept);
+                    self.log.compact(keep_from)?;
+                    self.log.flush()
+                });
+                if let Err(error) = result {
+                    error!(node = self.config.id, %error, "recording snapshot failed");
+                    self.stopping = true;
+                }
+                self.publish_status();
+            }
+            FromApplier::Fatal(error) => {
+                error!(node = self.config.id, %error, "state machine failed; stopping");
+                self.stopping = true;
+            }
+        }
+    }
+
+    fn send(&self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        if let Some(transport) = self.transport.lock().as_ref() {
+            transport.send_raft(messages);
+        }
+    }
+
+    fn apply(&self, entries: Vec<Entry>) {
+        if !entries.is_empty() {
+            let _ = self.to_applier.send(ToApplier::Entries(entries));
+        }
+    }
+
+    /// Handles one Ready in raft-rs's documented order.
+    fn on_ready(&mut self) -> Result<(), crate::error::StoreError> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.raw.ready();
+
+        // Role changes: the new leader's proposals replace the old one's; tell the
+        // applier so proposals lost with the old leader fail instead of hanging.
+        if let Some(soft) = ready.ss()
+            && soft.leader_id != self.leader_id
+        {
+            info!(node = self.config.id, leader = soft.leader_id, role = ?soft.raft_state, "leader changed");
+            self.leader_id = soft.leader_id;
+            let _ = self.to_applier.send(ToApplier::LeaderChanged {
+                grace: self.config.election_timeout() * 2,
+            });
+        }
+
+        // 1. A leader may send its messages before persisting (Raft thesis 10.2.1).
+        self.send(ready.take_messages());
+
+        // 2. A snapshot from the leader: the log restarts after it.
+        let snapshot_id = if ready.snapshot().is_empty() {
+            None
+        } else {
+            let meta = ready.snapshot().get_metadata();
+            self.log.apply_snapshot(meta)?;
+            Some((meta.index, meta.term))
+        };
+
+        // 3./4. New entries and hard state, then one flush: group commit.
+        if self.config.group_commit {
+            self.log.append(ready.entries())?;
+        } else {
+            for entry in ready.entries() {
+                self.log.append(std::slice::from_ref(entry))?;
+                self.log.flush()?;
+            }
+        }
+        if let Some(hard_state) = ready.hs() {
+            self.log.set_hard_state(hard_state)?;
+        }
+        self.log.flush()?;
+
+        // 5. Only now may messages that depend on the persisted state go out.
+        self.send(ready.take_persisted_messages());
+
+        // 6. Apply: the snapshot first, then committed entries, in log order.
+        if let Some(id) = snapshot_id {
+            let _ = self.to_applier.send(ToApplier::Restore(id));
+        }
+        self.apply(ready.take_committed_entries());
+
+        // Read index answers: wait for the applied index to reach them.
+        for state in ready.take_read_states() {
+            let ctx = state
+                .request_ctx
+                .as_slice()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if let Some(read) = self.reads.remove(&ctx) {
+                let _ = self.to_applier.send(ToApplier::Read {
+                    index: state.index,
+                    reply: read.reply,
+                    deadline: read.deadline,
+                });
+            }
+        }
+
+        // 7. Advance; the light ready carries commits learned while persisting.
+        let mut light = self.raw.advance_append(ready);
+        if let Some(commit) = light.commit_index() {
+            // No fsync needed: a lost commit index is re-learned from the leader, and
+            // snapshots record their own index as committed.
+            self.log.set_commit(commit)?;
+        }
+        self.send(light.take_messages());
+        self.apply(light.take_committed_entries());
+        self.publish_status();
+        Ok(())
+    }
+
+    fn publish_status(&self) {
+        let raft = &self.raw.raft;
+        let stats = self.log.stats();
+        let matched = if raft.state == StateRole::Leader {
+            raft.prs()
+                .iter()
+                .map(|(id, pr)| (*id, pr.matched))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let status = RaftStatus {
+            id: self.config.id,
+            role: raft.state.into(),
+            leader_id: raft.leader_id,
+            term: raft.term,
+            commit: raft.raft_log.committed,
+            applied: self.applied,
+            last_index: stats.last_index,
+            first_index: stats.first_index,
+            snapshot_index: self.log.snapshot_metadata().index,
+            matched,
+        };
+        self.status.send_if_modified(|current| {
+            if *current == status {
+                false
+            } else {
+                *current = status;
+                true
+            }
+        });
+    }
+}

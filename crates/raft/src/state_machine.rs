@@ -1,0 +1,26 @@
+//! The seam between consensus and what it replicates.
+
+use std::io::{self, Read, Write};
+
+/// A deterministic state machine fed committed commands in log order.
+///
+/// Every replica applies the same commands in the same order; `apply` must depend on
+/// nothing else. Paddock's is the znode tree; tests use a toy one.
+pub trait StateMachine: Send + 'static {
+    /// What applying a command produces; handed to the proposer on the node that proposed.
+    type Output: Send + 'static;
+
+    /// Applies the committed `command` at log position `index`.
+    fn apply(&mut self, index: u64, command: &[u8]) -> Self::Output;
+
+    /// Notes a committed entry without a command (a new leader's no-op) at `index`.
+    fn apply_noop(&mut self, index: u64) {
+        let _ = index;
+    }
+
+    /// Writes the whole state as of the last applied index.
+    fn snapshot(&mut self, out: &mut dyn Write) -> io::Result<()>;
+
+    /// Replaces the whole state with a snapshot written by [`StateMachine::snapshot`].
+    fn restore(&mut self, input: &mut dyn Read) -> Result<(), String>;
+}

@@ -1,0 +1,408 @@
+//! Durable Raft log storage: the raft-rs [`Storage`] trait over an in-memory index of the
+//! live log, backed by sled (or nothing, for in-memory ensembles).
+//!
+//! Every mutation updates the in-memory core at once (raft-rs reads back what it just
+//! appended) and queues the same change in a pending sled batch; [`LogStore::flush`]
+//! writes the batch and fsyncs once. The Ready loop calls it once per Ready: group
+//! commit. Nothing the node acknowledges depends on a change that has not been flushed.
+//!
+//! Keys in sled: `e` + big-endian index → an `Entry`; `hs` → `HardState`; `cs` →
+//! `ConfState`; `snap` → `SnapshotMetadata` of the latest snapshot; `trunc` → index and
+//! term of the last entry compacted away.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
+use raft::{GetEntriesContext, RaftState, StorageError};
+
+use crate::error::StoreError;
+
+const KEY_HARD_STATE: &[u8] = b"hs";
+const KEY_CONF_STATE: &[u8] = b"cs";
+const KEY_SNAPSHOT: &[u8] = b"snap";
+const KEY_TRUNCATED: &[u8] = b"trunc";
+
+fn entry_key(index: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = b'e';
+    key[1..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// The log as raft-rs sees it, held in memory.
+#[derive(Default)]
+struct Core {
+    hard_state: HardState,
+    conf_state: ConfState,
+    /// Metadata of the latest snapshot (index 0: none yet).
+    snapshot: SnapshotMetadata,
+    /// Index and term of the last entry compacted away (0, 0 for a fresh log).
+    truncated: (u64, u64),
+    /// Live entries; `entries[0].index == truncated.0 + 1`.
+    entries: Vec<Entry>,
+}
+
+impl Core {
+    fn first_index(&self) -> u64 {
+        self.truncated.0 + 1
+    }
+
+    fn last_index(&self) -> u64 {
+        self.entries.last().map_or(self.truncated.0, |e| e.index)
+    }
+}
+
+enum Backend {
+    Memory,
+    Sled {
+        db: sled::Db,
+        pending: sled::Batch,
+        dirty: bool,
+    },
+}
+
+struct Inner {
+    core: Core,
+    backend: Backend,
+}
+
+/// The Raft log, hard state, conf state and snapshot metadata of one node.
+///
+/// Cloning shares the same store (raft-rs owns one clone, the Ready loop another).
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<RwLock<Inner>>,
+}
+
+/// How many entries and bytes the live log holds, for compaction decisions and operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// First live index.
+    pub first_index: u64,
+    /// Last index.
+    pub last_index: u64,
+    /// Bytes of entry data in the live log.
+    pub bytes: u64,
+}
+
+fn encode<M: protobuf::Message>(m: &M) -> Result<Vec<u8>, StoreError> {
+    m.write_to_bytes()
+        .map_err(|e| StoreError::Codec(e.to_string()))
+}
+
+fn decode<M: protobuf::Message>(bytes: &[u8]) -> Result<M, StoreError> {
+    M::parse_from_bytes(bytes).map_err(|e| StoreError::Codec(e.to_string()))
+}
+
+impl LogStore {
+    /// A store kept only in memory, for a node that starts from nothing each time.
+    pub fn in_memory(voters: &[u64]) -> Self {
+        let core = Core {
+            conf_state: ConfState::from((voters.to_vec(), Vec::<u64>::new())),
+            ..Core::default()
+        };
+        Self::from_parts(core, Backend::Memory)
+    }
+
+    /// Opens (or creates) the store in `dir`. A new store starts with `voters` as its
+    /// membership; an existing one keeps what it recorded.
+    pub fn open(dir: &Path, voters: &[u64]) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let mut core = Core::default();
+        if let Some(bytes) = db.get(KEY_HARD_STATE)? {
+            core.hard_state = decode(&bytes)?;
+        }
+        core.conf_state = match db.get(KEY_CONF_STATE)? {
+            Some(bytes) => decode(&bytes)?,
+            None => ConfState::from((voters.to_vec(), Vec::<u64>::new())),
+        };
+        if let Some(bytes) = db.get(KEY_SNAPSHOT)? {
+            core.snapshot = decode(&bytes)?;
+        }
+        if let Some(bytes) = db.get(KEY_TRUNCATED)? {
+            let raw: [u8; 16] = bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("truncation marker"))?;
+            let mut index = [0u8; 8];
+            let mut term = [0u8; 8];
+            index.copy_from_slice(&raw[..8]);
+            term.copy_from_slice(&raw[8..]);
+            core.truncated = (u64::from_be_bytes(index), u64::from_be_bytes(term));
+        }
+        for item in db.scan_prefix(b"e") {
+            let (_, value) = item?;
+            let entry: Entry = decode(&value)?;
+            if entry.index <= core.truncated.0 {
+                continue; // compacted, removal not flushed before a crash
+            }
+            if entry.index != core.last_index() + 1 {
+                return Err(StoreError::Corrupt("gap in the log"));
+            }
+            core.entries.push(entry);
+        }
+        let last = core.last_index();
+        if core.hard_state.commit > last {
+            return Err(StoreError::Corrupt("commit index beyond the log"));
+        }
+        Ok(Self::from_parts(
+            core,
+            Backend::Sled {
+                db,
+                pending: sled::Batch::default(),
+                dirty: false,
+            },
+        ))
+    }
+
+    fn from_parts(core: Core, backend: Backend) -> Self {
+        Self {
+            inner: Arc::new(RwLock::new(Inner { core, backend })),
+        }
+    }
+
+    fn stage(backend: &mut Backend, key: &[u8], value: Option<Vec<u8>>) {
+        if let Backend::Sled { pending, dirty, .. } = backend {
+            match value {
+                Some(value) => pending.insert(key, value),
+                None => pending.remove(key),
+            }
+            *dirty = true;
+        }
+    }
+
+    /// Appends entries from raft-rs, replacing any conflicting suffix.
+    pub fn append(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        let mut inner = self.inner.write();
+        let Inner { core, backend } = &mut *inner;
+        if first.index < core.first_index() {
+            return Err(StoreError::Corrupt("append before the first index"));
+        }
+        if first.index > core.last_index() + 1 {
+            return Err(StoreError::Corrupt("append leaves a gap"));
+        }
+        let old_last = core.last_index();
+        let keep = (first.index - core.first_index()) as usize;
+        core.entries.truncate(keep);
+        for index in first.index..=old_last {
+            Self::stage(backend, &entry_key(index), None);
+        }
+        for entry in entries {
+            Self::stage(backend, &entry_key(entry.index), Some(encode(entry)?));
+            core.entries.push(entry.clone());
+        }
+        Ok(())
+    }
+
+    /// Records the hard state (term, vote, commit).
+    pub fn set_hard_state(&self, hard_state: &HardState) -> Result<(), StoreError> {
+        let mut inner = self.inner.write();
+        let bytes = encode(hard_state)?;
+        inner.core.hard_state = hard_state.clone();
+        Self::stage(&mut inner.backend, KEY_HARD_STATE, Some(bytes));
+        Ok(())
+    }
+
+    /// Moves the recorded commit index forward (never back).
+    pub fn set_commit(&self, commit: u64) -> Result<(), StoreError> {
+        let mut hard_state = self.inner.read().core.hard_state.clone();
+        if commit <= hard_state.commit {
+            return Ok(());
+        }
+        hard_state.commit = commit;
+        self.set_hard_state(&hard_state)
+    }
+
+    /// Installs a snapshot received from the leader: the log restarts after it.
+    pub fn apply_snapshot(&self, meta: &SnapshotMetadata) -> Result<(), StoreError> {
+        let mut inner = self.inner.write();
+        let Inner { core, backend } = &mut *inner;
+        for index in core.first_index()..=core.last_index() {
+            Self::stage(backend, &entry_key(index), None);
+        }
+        core.entries.clear();
+        core.truncated = (meta.index, meta.term);
+        core.snapshot = meta.clone();
+        core.conf_state = meta.get_conf_state().clone();
+        core.hard_state.term = core.hard_state.term.max(meta.term);
+        core.hard_state.commit = core.hard_state.commit.max(meta.index);
+        let hs = encode(&core.hard_state)?;
+        let cs = encode(&core.conf_state)?;
+        let snap = encode(meta)?;
+        Self::stage(backend, KEY_HARD_STATE, Some(hs));
+        Self::stage(backend, KEY_CONF_STATE, Some(cs));
+        Self::stage(backend, KEY_SNAPSHOT, Some(snap));
+        Self::stage(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
+        Ok(())
+    }
+
+    /// Records a snapshot this node took of its own state at `index` (which it has
+    /// applied, so it is committed): raft-rs will offer it to lagging followers.
+    pub fn record_snapshot(&self, index: u64, term: u64) -> Result<(), StoreError> {
+        let mut inner = self.inner.write();
+        let Inner { core, backend } = &mut *inner;
+        if index <= core.snapshot.index {
+            return Ok(());
+        }
+        let mut meta = SnapshotMetadata {
+            index,
+            term,
+            ..Default::default()
+        };
+        meta.set_conf_state(core.conf_state.clone());
+        Self::stage(backend, KEY_SNAPSHOT, Some(encode(&meta)?));
+        core.snapshot = meta;
+        // A snapshot's index is applied, hence committed: keep commit ≥ it on disk so a
+        // restart never finds applied > commit.
+        if core.hard_state.commit < index {
+            core.hard_state.commit = index;
+            let hs = encode(&core.hard_state)?;
+            Self::stage(backend, KEY_HARD_STATE, Some(hs));
+        }
+        Ok(())
+    }
+
+    /// Drops entries up to and including `index` (at most the latest snapshot's index).
+    pub fn compact(&self, index: u64) -> Result<(), StoreError> {
+        let mut inner = self.inner.write();
+        let Inner { core, backend } = &mut *inner;
+        let index = index.min(core.snapshot.index).min(core.last_index());
+        if index < core.first_index() {
+            return Ok(());
+        }
+        let term = core.entries[(index - core.first_index()) as usize].term;
+        for i in core.first_index()..=index {
+            Self::stage(backend, &entry_key(i), None);
+        }
+        let drop = (index + 1 - core.first_index()) as usize;
+        core.entries.drain(..drop);
+        core.truncated = (index, term);
+        Self::stage(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
+        Ok(())
+    }
+
+    /// Makes every change so far durable: one write and one fsync.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let mut inner = self.inner.write();
+        if let Backend::Sled { db, pending, dirty } = &mut inner.backend {
+            if !*dirty {
+                return Ok(());
+            }
+            db.apply_batch(std::mem::take(pending))?;
+            *dirty = false;
+            db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Latest snapshot metadata (index 0 if none).
+    pub fn snapshot_metadata(&self) -> SnapshotMetadata {
+        self.inner.read().core.snapshot.clone()
+    }
+
+    /// The recorded hard state.
+    pub fn hard_state(&self) -> HardState {
+        self.inner.read().core.hard_state.clone()
+    }
+
+    /// Size of the live log.
+    pub fn stats(&self) -> LogStats {
+        let inner = self.inner.read();
+        LogStats {
+            first_index: inner.core.first_index(),
+            last_index: inner.core.last_index(),
+            bytes: inner.core.entries.iter().map(|e| e.data.len() as u64).sum(),
+        }
+    }
+
+    /// Bytes sled occupies on disk (0 in memory).
+    pub fn size_on_disk(&self) -> u64 {
+        match &self.inner.read().backend {
+            Backend::Sled { db, .. } => db.size_on_disk().unwrap_or(0),
+            Backend::Memory => 0,
+        }
+    }
+}
+
+fn trunc_bytes((index, term): (u64, u64)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16);
+    out.extend_from_slice(&index.to_be_bytes());
+    out.extend_from_slice(&term.to_be_bytes());
+    out
+}
+
+impl raft::Storage for LogStore {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        let inner = self.inner.read();
+        Ok(RaftState::new(
+            inner.core.hard_state.clone(),
+            inner.core.conf_state.clone(),
+        ))
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        _context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        let inner = self.inner.read();
+        let core = &inner.core;
+        if low < core.first_index() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if high > core.last_index() + 1 {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        let start = (low - core.first_index()) as usize;
+        let end = (high - core.first_index()) as usize;
+        let mut out = core.entries[start..end].to_vec();
+        raft::util::limit_size(&mut out, max_size.into());
+        Ok(out)
+    }
+
+    fn term(&self, index: u64) -> raft::Result<u64> {
+        let inner = self.inner.read();
+        let core = &inner.core;
+        if index == core.truncated.0 {
+            return Ok(core.truncated.1);
+        }
+        if index < core.first_index() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if index > core.last_index() {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        Ok(core.entries[(index - core.first_index()) as usize].term)
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        Ok(self.inner.read().core.first_index())
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        Ok(self.inner.read().core.last_index())
+    }
+
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let inner = self.inner.read();
+        let meta = &inner.core.snapshot;
+        if meta.index == 0 || meta.index < request_index {
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
+        let mut snapshot = Snapshot::default();
+        snapshot.set_metadata(meta.clone());
+        Ok(snapshot)
+    }
+}

@@ -1,0 +1,275 @@
+//! Consensus on in-process clusters of 3 and 5 nodes: elections, proposals through any
+//! node, leader failure, partitions, restarts from disk, snapshot install, compaction,
+//! read index.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use paddock_raft::{ProposeError, RaftConfig, Role};
+use support::*;
+
+fn snapshot_often(config: &mut RaftConfig) {
+    quick(config);
+    config.snapshot_entries_max = 50;
+    config.log_entries_kept = 10;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_and_replicate_through_any_node() {
+    init_tracing();
+    let cluster = Cluster::start(3, true, quick).await;
+    let leader = cluster.wait_leader().await;
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    let mut indexes = Vec::new();
+    for i in 0..20u32 {
+        let via = if i % 2 == 0 { leader } else { follower };
+        indexes.push(
+            cluster
+                .propose_retrying(via, format!("cmd-{i}").as_bytes())
+                .await,
+        );
+    }
+    assert!(
+        indexes.windows(2).all(|w| w[0] < w[1]),
+        "indexes grow: {indexes:?}"
+    );
+    let applied = cluster.wait_converged(20).await;
+    let commands: Vec<String> = applied
+        .commands
+        .iter()
+        .map(|(_, c)| String::from_utf8(c.clone()).unwrap())
+        .collect();
+    assert_eq!(
+        commands,
+        (0..20).map(|i| format!("cmd-{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(cluster.node(leader).status().role, Role::Leader);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_leader_is_replaced_and_nothing_committed_is_lost() {
+    init_tracing();
+    let mut cluster = Cluster::start(3, true, quick).await;
+    let old_leader = cluster.wait_leader().await;
+    for i in 0..10u32 {
+        cluster
+            .propose_retrying(old_leader, format!("before-{i}").as_bytes())
+            .await;
+    }
+    cluster.kill(old_leader).await;
+    let survivors = cluster.up_ids();
+    let new_leader = cluster
+        .wait_leader_among(&survivors, Duration::from_secs(5))
+        .await;
+    assert_ne!(new_leader, old_leader);
+    for i in 0..10u32 {
+        cluster
+            .propose_retrying(survivors[0], format!("after-{i}").as_bytes())
+            .await;
+    }
+    let applied = cluster.wait_converged(20).await;
+    for i in 0..10u32 {
+        assert!(
+            applied
+                .commands
+                .iter()
+                .any(|(_, c)| c == format!("before-{i}").as_bytes()),
+            "before-{i} lost"
+        );
+    }
+    cluster.restart(old_leader).await;
+    let applied = cluster.wait_converged(20).await;
+    assert_eq!(
+        cluster.applied(old_leader).digest(),
+        applied.digest(),
+        "restarted node caught up"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minority_cannot_commit_and_catches_up_after_heal() {
+    init_tracing();
+    let cluster = Cluster::start(3, false, quick).await;
+    let old_leader = cluster.wait_leader().await;
+    cluster.propose_retrying(old_leader, b"first").await;
+    let majority: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != old_leader)
+        .collect();
+    cluster.faults.partition(&[old_leader], &majority);
+    // The isolated leader accepts the proposal into its log but can never commit it.
+    let stuck = tokio::time::timeout(
+        Duration::from_millis(800),
+        cluster.propose(old_leader, b"minority"),
+    )
+    .await;
+    assert!(
+        !matches!(stuck, Ok(Ok(_))),
+        "minority committed a write: {stuck:?}"
+    );
+    let new_leader = cluster
+        .wait_leader_among(&majority, Duration::from_secs(5))
+        .await;
+    for i in 0..5u32 {
+        cluster
+            .propose_retrying(new_leader, format!("majority-{i}").as_bytes())
+            .await;
+    }
+    // Check-quorum: the old leader steps down on its own.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_ne!(cluster.node(old_leader).status().role, Role::Leader);
+    cluster.faults.heal();
+    let applied = cluster.wait_converged(6).await;
+    assert!(
+        !applied.commands.iter().any(|(_, c)| c == b"minority"),
+        "uncommitted minority write survived"
+    );
+    assert_eq!(
+        applied
+            .commands
+            .iter()
+            .filter(|(_, c)| c.starts_with(b"majority"))
+            .count(),
+        5
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_cluster_restarts_from_disk() {
+    init_tracing();
+    let mut cluster = Cluster::start(3, true, snapshot_often).await;
+    let leader = cluster.wait_leader().await;
+    for i in 0..120u32 {
+        cluster
+            .propose_retrying(leader, format!("durable-{i}").as_bytes())
+            .await;
+    }
+    let before = cluster.wait_converged(120).await;
+    for id in cluster.ids() {
+        cluster.kill(id).await;
+    }
+    for id in cluster.ids() {
+        cluster.restart(id).await;
+    }
+    let leader = cluster.wait_leader().await;
+    cluster.propose_retrying(leader, b"after-restart").await;
+    let after = cluster.wait_converged(121).await;
+    assert_eq!(
+        &after.commands[..120],
+        &before.commands[..],
+        "every committed command survived"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wiped_follower_is_restored_by_snapshot_and_log_is_compacted() {
+    init_tracing();
+    let mut cluster = Cluster::start(3, true, snapshot_often).await;
+    let leader = cluster.wait_leader().await;
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    for i in 0..200u32 {
+        cluster
+            .propose_retrying(leader, format!("v-{i}").as_bytes())
+            .await;
+    }
+    cluster.wait_converged(200).await;
+    let status = cluster.node(leader).status();
+    assert!(status.snapshot_index >= 150, "snapshots taken: {status:?}");
+    assert!(status.first_index > 100, "log compacted: {status:?}");
+    cluster.wipe(follower).await;
+    cluster.restart(follower).await;
+    let applied = cluster.wait_converged(200).await;
+    assert_eq!(cluster.applied(follower).digest(), applied.digest());
+    assert!(
+        cluster.node(follower).status().snapshot_index >= 150,
+        "caught up from a snapshot"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_survive_two_failures_not_three() {
+    init_tracing();
+    let mut cluster = Cluster::start(5, false, quick).await;
+    let leader = cluster.wait_leader().await;
+    let others: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    cluster.kill(others[0]).await;
+    cluster.kill(others[1]).await;
+    cluster.propose_retrying(leader, b"with-three").await;
+    cluster.kill(others[2]).await;
+    let stuck = tokio::time::timeout(
+        Duration::from_millis(800),
+        cluster.propose(leader, b"with-two"),
+    )
+    .await;
+    assert!(
+        !matches!(stuck, Ok(Ok(_))),
+        "two of five committed: {stuck:?}"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_index_on_a_follower_sees_acknowledged_writes() {
+    init_tracing();
+    let cluster = Cluster::start(3, false, quick).await;
+    let leader = cluster.wait_leader().await;
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    // Slow the leader's link to the follower so it lags behind the acknowledgement.
+    cluster
+        .faults
+        .delay(leader, follower, Duration::from_millis(50));
+    for i in 0..5u32 {
+        cluster
+            .propose_retrying(leader, format!("w-{i}").as_bytes())
+            .await;
+        cluster.node(follower).read_index().await.unwrap();
+        let applied = cluster.applied(follower);
+        assert!(
+            applied
+                .commands
+                .iter()
+                .any(|(_, c)| c == format!("w-{i}").as_bytes()),
+            "read index did not wait for w-{i}"
+        );
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_without_a_leader_fail_fast() {
+    init_tracing();
+    let mut cluster = Cluster::start(3, false, quick).await;
+    let leader = cluster.wait_leader().await;
+    let others: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    cluster.kill(others[0]).await;
+    cluster.kill(leader).await;
+    // The survivor eventually knows no leader and refuses at once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match cluster.propose(others[1], b"alone").await {
+            Err(ProposeError::NoLeader) => break,
+            Err(_) => {}
+            Ok(index) => panic!("a lone node committed at {index}"),
+        }
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.shutdown().await;
+}

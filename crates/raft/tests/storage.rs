@@ -1,0 +1,152 @@
+//! One conformance suite for every log store: in memory and on sled. Same behaviour is
+//! required of both; the sled one must also survive reopening.
+
+#![allow(clippy::unwrap_used)]
+
+use paddock_raft::LogStore;
+use raft::prelude::{Entry, HardState, SnapshotMetadata};
+use raft::{GetEntriesContext, Storage, StorageError};
+
+fn entry(index: u64, term: u64) -> Entry {
+    Entry {
+        index,
+        term,
+        data: format!("data-{index}-{term}").into_bytes().into(),
+        ..Default::default()
+    }
+}
+
+fn entries(store: &LogStore, low: u64, high: u64) -> raft::Result<Vec<Entry>> {
+    store.entries(low, high, None, GetEntriesContext::empty(false))
+}
+
+fn conformance(store: &LogStore) {
+    assert_eq!(store.first_index().unwrap(), 1);
+    assert_eq!(store.last_index().unwrap(), 0);
+    assert_eq!(store.term(0).unwrap(), 0);
+    assert_eq!(
+        store.initial_state().unwrap().conf_state.voters,
+        vec![1, 2, 3]
+    );
+
+    store
+        .append(&(1..=10).map(|i| entry(i, 1)).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(store.last_index().unwrap(), 10);
+    assert_eq!(entries(store, 3, 6).unwrap().len(), 3);
+    assert_eq!(entries(store, 3, 6).unwrap()[0].index, 3);
+    // max_size keeps at least one entry.
+    assert_eq!(
+        store
+            .entries(3, 6, Some(1), GetEntriesContext::empty(false))
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A conflicting append replaces the suffix.
+    store.append(&[entry(8, 2), entry(9, 2)]).unwrap();
+    assert_eq!(store.last_index().unwrap(), 9);
+    assert_eq!(store.term(8).unwrap(), 2);
+    assert_eq!(store.term(7).unwrap(), 1);
+    assert!(matches!(
+        store.term(10),
+        Err(raft::Error::Store(StorageError::Unavailable))
+    ));
+    assert!(store.append(&[entry(20, 2)]).is_err(), "gaps are refused");
+
+    let hs = HardState {
+        term: 2,
+        vote: 3,
+        commit: 7,
+        ..Default::default()
+    };
+    store.set_hard_state(&hs).unwrap();
+    store.set_commit(5).unwrap();
+    assert_eq!(store.hard_state().commit, 7, "commit never goes back");
+
+    // Compaction is bounded by the latest snapshot and keeps the boundary term.
+    store.compact(5).unwrap();
+    assert_eq!(
+        store.first_index().unwrap(),
+        1,
+        "no snapshot yet: nothing compacted"
+    );
+    store.record_snapshot(6, 1).unwrap();
+    store.compact(5).unwrap();
+    assert_eq!(store.first_index().unwrap(), 6);
+    assert_eq!(
+        store.term(5).unwrap(),
+        1,
+        "term of the compacted boundary is kept"
+    );
+    assert!(matches!(
+        store.term(4),
+        Err(raft::Error::Store(StorageError::Compacted))
+    ));
+    assert!(matches!(
+        entries(store, 4, 7),
+        Err(raft::Error::Store(StorageError::Compacted))
+    ));
+    let snapshot = store.snapshot(0, 2).unwrap();
+    assert_eq!(snapshot.get_metadata().index, 6);
+    assert_eq!(
+        snapshot.get_metadata().get_conf_state().voters,
+        vec![1, 2, 3]
+    );
+    store.flush().unwrap();
+
+    // Installing a leader's snapshot restarts the log after it.
+    let mut meta = SnapshotMetadata {
+        index: 20,
+        term: 3,
+        ..Default::default()
+    };
+    meta.mut_conf_state().voters = vec![1, 2, 3];
+    store.apply_snapshot(&meta).unwrap();
+    assert_eq!(store.first_index().unwrap(), 21);
+    assert_eq!(store.last_index().unwrap(), 20);
+    assert_eq!(store.term(20).unwrap(), 3);
+    assert_eq!(store.hard_state().commit, 20);
+    store.append(&[entry(21, 3), entry(22, 3)]).unwrap();
+    store.flush().unwrap();
+}
+
+#[test]
+fn in_memory_store_conforms() {
+    conformance(&LogStore::in_memory(&[1, 2, 3]));
+}
+
+#[test]
+fn sled_store_conforms_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1, 2, 3]).unwrap();
+        conformance(&store);
+    }
+    let store = LogStore::open(dir.path(), &[9]).unwrap();
+    assert_eq!(store.first_index().unwrap(), 21);
+    assert_eq!(store.last_index().unwrap(), 22);
+    assert_eq!(store.term(20).unwrap(), 3);
+    assert_eq!(store.hard_state().commit, 20);
+    assert_eq!(
+        store.initial_state().unwrap().conf_state.voters,
+        vec![1, 2, 3],
+        "recorded membership wins"
+    );
+    assert_eq!(store.snapshot_metadata().index, 20);
+}
+
+#[test]
+fn unflushed_changes_are_lost_on_crash_flushed_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        store.append(&[entry(1, 1), entry(2, 1)]).unwrap();
+        store.flush().unwrap();
+        store.append(&[entry(3, 1)]).unwrap();
+        // Dropped without a flush: like a crash before the fsync.
+    }
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert!(store.last_index().unwrap() >= 2, "flushed entries survive");
+}
