@@ -108,35 +108,86 @@ pub struct RaftNode<O> {
     peer_addr: std::net::SocketAddr,
 }
 
-/// Proposes commands to a node; cloned freely, one per connection or task.
+/// Proposes commands to a node and asks it for read indexes; cloned freely, one per
+/// connection or task.
 pub struct Proposer<O> {
     proposals: mpsc::Sender<Proposal<O>>,
+    control: mpsc::Sender<Control>,
 }
 
 impl<O> Clone for Proposer<O> {
     fn clone(&self) -> Self {
         Self {
             proposals: self.proposals.clone(),
+            control: self.control.clone(),
         }
     }
 }
 
+/// A proposal queued at the node, in the order it was submitted; resolves with the
+/// state machine's output once the node has applied it.
+pub struct Submitted<O>(oneshot::Receiver<Result<O, ProposeError>>);
+
+impl<O> Future for Submitted<O> {
+    type Output = Result<O, ProposeError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|result| result.unwrap_or(Err(ProposeError::Shutdown)))
+    }
+}
+
+/// A read index requested at the node; resolves once the node has applied up to it.
+pub struct ReadWait(oneshot::Receiver<Result<(), ReadError>>);
+
+impl Future for ReadWait {
+    type Output = Result<(), ReadError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|result| result.unwrap_or(Err(ReadError::Shutdown)))
+    }
+}
+
 impl<O: Send + 'static> Proposer<O> {
+    /// Queues `command` behind every command this handle (or any other) submitted
+    /// before; waits only while the node is saturated. Commands submitted one after
+    /// another through the same node reach the log in that order.
+    pub async fn submit(&self, command: Vec<u8>) -> Result<Submitted<O>, ProposeError> {
+        let (reply, result) = oneshot::channel();
+        self.proposals
+            .send(Proposal { command, reply })
+            .await
+            .map_err(|_| ProposeError::Shutdown)?;
+        Ok(Submitted(result))
+    }
+
     /// Proposes `command`; resolves with the state machine's output once this node has
-    /// applied it. Waits (backpressure) while the node is saturated.
+    /// applied it.
     pub fn propose(
         &self,
         command: Vec<u8>,
     ) -> impl Future<Output = Result<O, ProposeError>> + Send + use<O> {
-        let proposals = self.proposals.clone();
-        async move {
-            let (reply, result) = oneshot::channel();
-            proposals
-                .send(Proposal { command, reply })
-                .await
-                .map_err(|_| ProposeError::Shutdown)?;
-            result.await.unwrap_or(Err(ProposeError::Shutdown))
-        }
+        let this = self.clone();
+        async move { this.submit(command).await?.await }
+    }
+
+    /// Queues a read index request; see [`RaftNode::read_index`].
+    pub async fn submit_read_index(&self) -> Result<ReadWait, ReadError> {
+        let (reply, result) = oneshot::channel();
+        self.control
+            .send(Control::ReadIndex(reply))
+            .await
+            .map_err(|_| ReadError::Shutdown)?;
+        Ok(ReadWait(result))
     }
 }
 
@@ -300,21 +351,15 @@ impl<O: Send + 'static> RaftNode<O> {
     pub fn proposer(&self) -> Proposer<O> {
         Proposer {
             proposals: self.proposals.clone(),
+            control: self.control.clone(),
         }
     }
 
     /// Resolves once this node has applied everything the leader had committed when the
     /// request reached it: reads after this see every write acknowledged before it.
     pub fn read_index(&self) -> impl Future<Output = Result<(), ReadError>> + Send + use<O> {
-        let control = self.control.clone();
-        async move {
-            let (reply, result) = oneshot::channel();
-            control
-                .send(Control::ReadIndex(reply))
-                .await
-                .map_err(|_| ReadError::Shutdown)?;
-            result.await.unwrap_or(Err(ReadError::Shutdown))
-        }
+        let proposer = self.proposer();
+        async move { proposer.submit_read_index().await?.await }
     }
 
     /// Asks the leader to hand leadership to `to`.

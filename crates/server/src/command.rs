@@ -1,0 +1,149 @@
+//! Log entries: turning a client write (or a session event) into bytes for the Raft log,
+//! and back into a [`Txn`] for the tree.
+
+use bytes::{Buf, BufMut, Bytes};
+use paddock_jute::{Id, OpCode, Reader, Request};
+use paddock_tree::{Txn, TxnOp};
+use prost::Message as _;
+
+/// Protobuf messages of proto/command.proto.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/paddock.command.rs"));
+}
+
+/// Why a log entry could not be turned back into a transaction. Entries are written by
+/// servers, never by clients, so this means a bug or a newer peer: the tree is left alone
+/// and the proposer gets a system error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommandError {
+    /// The protobuf does not decode.
+    #[error("undecodable command: {0}")]
+    Protobuf(String),
+    /// The embedded jute request does not decode.
+    #[error("undecodable request in command: {0}")]
+    Jute(#[from] paddock_jute::DecodeError),
+    /// The command names no operation.
+    #[error("command without an operation")]
+    Empty,
+}
+
+fn identities(auth: &[Id]) -> Vec<pb::Identity> {
+    auth.iter()
+        .map(|id| pb::Identity {
+            scheme: id.scheme.clone(),
+            id: id.id.clone(),
+        })
+        .collect()
+}
+
+/// The log entry for a client write.
+pub fn write(time_ms: i64, session_id: i64, auth: &[Id], request: &Request) -> Vec<u8> {
+    let mut body = Vec::with_capacity(64);
+    body.put_i32(request.op_code().code());
+    request.write_to(&mut body);
+    pb::Command {
+        time_ms,
+        session_id,
+        auth: identities(auth),
+        op: Some(pb::command::Op::Request(Bytes::from(body))),
+    }
+    .encode_to_vec()
+}
+
+/// The log entry that opens a session.
+pub fn create_session(time_ms: i64, session_id: i64, timeout_ms: i32, password: &[u8]) -> Vec<u8> {
+    pb::Command {
+        time_ms,
+        session_id,
+        auth: Vec::new(),
+        op: Some(pb::command::Op::CreateSession(pb::CreateSession {
+            timeout_ms,
+            password: Bytes::copy_from_slice(password),
+        })),
+    }
+    .encode_to_vec()
+}
+
+/// The log entry that ends a session (closed by its client, or expired by the leader).
+pub fn close_session(time_ms: i64, session_id: i64, expired: bool) -> Vec<u8> {
+    pb::Command {
+        time_ms,
+        session_id,
+        auth: Vec::new(),
+        op: Some(pb::command::Op::CloseSession(pb::CloseSession { expired })),
+    }
+    .encode_to_vec()
+}
+
+/// Turns a committed entry at `zxid` back into a transaction.
+pub fn decode(zxid: i64, bytes: &[u8]) -> Result<Txn, CommandError> {
+    let command = pb::Command::decode(bytes).map_err(|e| CommandError::Protobuf(e.to_string()))?;
+    let op = match command.op.ok_or(CommandError::Empty)? {
+        pb::command::Op::Request(mut body) => {
+            if body.remaining() < 4 {
+                return Err(CommandError::Empty);
+            }
+            let op = OpCode::from_code(body.get_i32())?;
+            TxnOp::Write(Request::read_from(op, &mut Reader::new(&body))?)
+        }
+        pb::command::Op::CreateSession(create) => TxnOp::CreateSession {
+            timeout_ms: create.timeout_ms,
+            password: create.password.to_vec(),
+        },
+        pb::command::Op::CloseSession(_) => TxnOp::CloseSession,
+    };
+    Ok(Txn {
+        zxid,
+        time_ms: command.time_ms,
+        session_id: command.session_id,
+        auth: command
+            .auth
+            .into_iter()
+            .map(|id| Id::new(id.scheme, id.id))
+            .collect(),
+        op,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_jute::{Acl, CreateRequest};
+
+    #[test]
+    fn commands_round_trip() {
+        let request = Request::Create(CreateRequest {
+            path: "/a".into(),
+            data: Some(b"x".to_vec()),
+            acl: Acl::open_unsafe(),
+            flags: 1,
+            ttl: 0,
+        });
+        let auth = vec![Id::new("digest", "u:h")];
+        let txn = decode(9, &write(5, 7, &auth, &request)).unwrap();
+        assert_eq!(
+            txn,
+            Txn {
+                zxid: 9,
+                time_ms: 5,
+                session_id: 7,
+                auth,
+                op: TxnOp::Write(request)
+            }
+        );
+        let txn = decode(10, &create_session(1, 2, 3000, &[4; 16])).unwrap();
+        assert_eq!(
+            txn.op,
+            TxnOp::CreateSession {
+                timeout_ms: 3000,
+                password: vec![4; 16]
+            }
+        );
+        assert_eq!(
+            decode(11, &close_session(1, 2, true)).unwrap().op,
+            TxnOp::CloseSession
+        );
+        assert!(decode(12, b"\xff\xff").is_err());
+    }
+}

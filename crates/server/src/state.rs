@@ -1,0 +1,248 @@
+//! What a server holds: the replicated tree (fed by consensus), the local watch table
+//! and connection registry, all behind one lock, and the state machine that applies
+//! committed entries to them and dispatches watch notifications.
+//!
+//! One lock on purpose: applying an entry and queueing its notifications, and serving a
+//! read and queueing its reply, each happen under it, so a client always receives a
+//! notification before any reply that shows the change.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use paddock_raft::StateMachine;
+use paddock_tree::{Applied, SessionChange, Tree, TreeConfig, Trigger};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::command::{self, CommandError};
+use crate::config::ServerConfig;
+use crate::frames;
+use crate::metrics::Metrics;
+use crate::watches::{ConnId, WatchTable};
+
+/// Per-connection figures for `cons`, `stat` and `dump`.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// Its session (0 until the handshake completes).
+    pub session_id: AtomicI64,
+    /// Negotiated timeout, ms.
+    pub timeout_ms: AtomicI64,
+    /// When it connected, ms since the epoch.
+    pub established_ms: i64,
+    /// Requests received.
+    pub received: AtomicU64,
+    /// Frames sent.
+    pub sent: AtomicU64,
+    /// Requests in flight.
+    pub queued: AtomicI64,
+    /// xid of the last request.
+    pub last_xid: AtomicI64,
+    /// zxid of the last reply.
+    pub last_zxid: AtomicI64,
+    /// Last operation, ZooKeeper's four-letter abbreviation.
+    pub last_op: Mutex<&'static str>,
+    /// The client sent closeSession: its own connection handles the close.
+    pub closing: AtomicBool,
+}
+
+/// A live connection as the rest of the server reaches it.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    /// Frames to write to the client, in order.
+    pub outbound: mpsc::Sender<Bytes>,
+    /// Cancelled to drop the connection at once.
+    pub closer: CancellationToken,
+    /// Figures for operators.
+    pub info: Arc<ConnInfo>,
+}
+
+/// Everything behind the server's lock.
+pub struct Core {
+    /// The replicated state.
+    pub tree: Tree,
+    /// Watches of this server's connections.
+    pub watches: WatchTable,
+    /// Live connections.
+    pub conns: HashMap<ConnId, ConnHandle>,
+    /// Which local connection holds each session.
+    pub sessions: HashMap<i64, ConnId>,
+}
+
+impl Core {
+    /// Queues a frame to a connection without waiting; a connection whose queue is full
+    /// is too slow and is dropped (as ZooKeeper drops it), so it never stalls the caller.
+    pub fn send(&self, conn: ConnId, frame: Bytes, metrics: &Metrics) -> bool {
+        let Some(handle) = self.conns.get(&conn) else {
+            return false;
+        };
+        match handle.outbound.try_send(frame) {
+            Ok(()) => true,
+            Err(_) => {
+                warn!(conn, addr = %handle.info.addr, "client too slow to read; closing its connection");
+                metrics
+                    .slow_connections_closed
+                    .fetch_add(1, Ordering::Relaxed);
+                handle.closer.cancel();
+                false
+            }
+        }
+    }
+
+    /// Turns triggers into notifications on the connections that watch them.
+    pub fn notify(&mut self, triggers: &[Trigger], zxid: i64, metrics: &Metrics) {
+        for trigger in triggers {
+            let targets = self.watches.fire(trigger);
+            if targets.is_empty() {
+                continue;
+            }
+            // One encoding per change, shared by every watcher.
+            let frame = frames::notification(trigger.event, &trigger.path, zxid);
+            for (conn, _) in targets {
+                self.send(conn, frame.clone(), metrics);
+            }
+        }
+    }
+}
+
+/// State shared by every task of one server.
+pub struct Shared {
+    /// The lock-protected state.
+    pub core: Mutex<Core>,
+    /// Client-side settings.
+    pub config: ServerConfig,
+    /// This server's id.
+    pub node_id: u64,
+    /// Counters.
+    pub metrics: Metrics,
+    /// The tree's last applied zxid, readable without the lock (reply headers).
+    pub last_zxid: AtomicI64,
+    next_conn: AtomicU64,
+    next_session: AtomicI64,
+    /// Sessions whose clients spoke since the last report to the leader.
+    pub touched: Mutex<HashSet<i64>>,
+}
+
+impl Shared {
+    /// Fresh state for server `node_id`.
+    pub fn new(node_id: u64, config: ServerConfig) -> Arc<Self> {
+        let tree = Tree::new(TreeConfig {
+            extended_types_enabled: config.extended_types_enabled,
+        });
+        // Session ids: the node id in the top byte (kept below 0x80 so ids stay
+        // positive and never look like container/TTL owners), then time-based bits so
+        // a restarted node does not reuse ids, then a counter.
+        let now = now_ms();
+        let base = ((node_id as i64 & 0x7f) << 56) | ((now & 0xff_ffff_ffff) << 16);
+        Arc::new(Self {
+            core: Mutex::new(Core {
+                tree,
+                watches: WatchTable::default(),
+                conns: HashMap::new(),
+                sessions: HashMap::new(),
+            }),
+            config,
+            node_id,
+            metrics: Metrics::default(),
+            last_zxid: AtomicI64::new(0),
+            next_conn: AtomicU64::new(1),
+            next_session: AtomicI64::new(base),
+            touched: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// A new connection id.
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new session id.
+    pub fn next_session_id(&self) -> i64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Notes that a session's client spoke.
+    pub fn touch(&self, session_id: i64) {
+        self.touched.lock().insert(session_id);
+    }
+
+    /// Drops the local connection of `session_id`, if any (session moved or expired).
+    pub fn drop_session_connection(&self, session_id: i64) {
+        let core = self.core.lock();
+        if let Some(handle) = core
+            .sessions
+            .get(&session_id)
+            .and_then(|c| core.conns.get(c))
+        {
+            handle.closer.cancel();
+        }
+    }
+}
+
+/// Wall-clock time, ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The server's state machine: applies committed entries to the tree and dispatches
+/// the watch notifications they cause, under the server lock.
+pub struct Machine {
+    /// The server state it applies to.
+    pub shared: Arc<Shared>,
+}
+
+/// The outcome of one entry, as the proposing connection receives it.
+pub type Outcome = Result<Applied, CommandError>;
+
+impl StateMachine for Machine {
+    type Output = Outcome;
+
+    fn apply(&mut self, index: u64, bytes: &[u8]) -> Outcome {
+        let txn = command::decode(index as i64, bytes).inspect_err(|error| {
+            warn!(index, %error, "undecodable log entry skipped");
+        })?;
+        let mut core = self.shared.core.lock();
+        let applied = core.tree.apply(txn);
+        self.shared.last_zxid.store(applied.zxid, Ordering::Release);
+        core.notify(&applied.triggers, applied.zxid, &self.shared.metrics);
+        if let Some(SessionChange::Closed(id)) = applied.session {
+            // Expired (or closed through another server): the client must reconnect
+            // and learn it. A client that closed its own session here closes itself.
+            if let Some(handle) = core.sessions.get(&id).and_then(|c| core.conns.get(c))
+                && !handle.info.closing.load(Ordering::Acquire)
+            {
+                debug!(
+                    session = format_args!("{id:#x}"),
+                    "session ended; dropping its connection"
+                );
+                handle.closer.cancel();
+            }
+        }
+        Ok(applied)
+    }
+
+    fn snapshot(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        let core = self.shared.core.lock();
+        core.tree.write_snapshot(out).map(|_| ())
+    }
+
+    fn restore(&mut self, input: &mut dyn Read) -> Result<(), String> {
+        let tree = Tree::read_snapshot(input).map_err(|e| e.to_string())?;
+        let mut core = self.shared.core.lock();
+        self.shared
+            .last_zxid
+            .store(tree.last_zxid(), Ordering::Release);
+        core.tree = tree;
+        Ok(())
+    }
+}
