@@ -57,6 +57,12 @@ enum Command {
         /// The zoo.cfg file.
         config: PathBuf,
     },
+    /// Exit 0 if the server answers `ruok` with `imok` (health checks, readiness probes).
+    Ruok {
+        /// host:port of the server.
+        #[arg(long, default_value = "127.0.0.1:2181")]
+        connect: String,
+    },
     /// Report mode, zxid, connections and lag of each server (Paddock or ZooKeeper).
     Status {
         /// Comma-separated host:port list.
@@ -182,6 +188,14 @@ fn main() -> anyhow::Result<()> {
                 );
                 Ok(())
             }
+            Command::Ruok { connect } => match status::four_letter_word(&connect, "ruok").await {
+                Ok(answer) if answer == "imok" => {
+                    println!("imok");
+                    Ok(())
+                }
+                Ok(answer) => anyhow::bail!("{connect} answered {answer:?}"),
+                Err(error) => anyhow::bail!("{connect}: {error}"),
+            },
             Command::Status { connect } => {
                 let hosts: Vec<String> = connect
                     .split(',')
