@@ -222,12 +222,12 @@ impl<S: StateMachine> Applier<S> {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "snapshot taken"
                 );
-                let previous = self.last_snapshot;
                 self.last_snapshot = id;
                 self.bytes_since_snapshot = 0;
                 let _ = self.to_raft.send(FromApplier::SnapshotTaken(id));
-                // Keep the previous snapshot too: a follower may be streaming it.
-                if let Err(error) = self.snapshots.retain_from(previous) {
+                // Only the newest is kept; a transfer still streaming an older one
+                // holds its file open, which keeps its data readable until it ends.
+                if let Err(error) = self.snapshots.retain_from(id) {
                     error!(node = self.node_id, %error, "removing old snapshots failed");
                 }
             }

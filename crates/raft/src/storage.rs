@@ -24,6 +24,9 @@ const KEY_CONF_STATE: &[u8] = b"cs";
 const KEY_SNAPSHOT: &[u8] = b"snap";
 const KEY_TRUNCATED: &[u8] = b"trunc";
 
+/// sled's page cache, bytes.
+const SLED_CACHE_BYTES: u64 = 16 << 20;
+
 fn entry_key(index: u64) -> [u8; 9] {
     let mut key = [0u8; 9];
     key[0] = b'e';
@@ -60,12 +63,79 @@ enum Backend {
         db: sled::Db,
         pending: sled::Batch,
         dirty: bool,
+        reclaimer: Reclaimer,
     },
 }
 
 struct Inner {
     core: Core,
     backend: Backend,
+}
+
+/// Deletes compacted entries from sled in the background, in small batches, so a
+/// compaction of a hundred thousand entries never stalls the Ready loop. Leftovers are
+/// harmless: loading skips entries at or below the truncation marker.
+struct Reclaimer {
+    ranges: Option<std::sync::mpsc::Sender<(u64, u64)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Set when the store closes: the thread stops after its current batch.
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Entries deleted per sled batch by the reclaimer.
+const RECLAIM_BATCH_LEN: u64 = 4096;
+
+impl Reclaimer {
+    fn start(db: sled::Db) -> Self {
+        let (ranges, inbox) = std::sync::mpsc::channel::<(u64, u64)>();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("paddock-log-reclaim".into())
+            .spawn(move || {
+                while let Ok((first, last)) = inbox.recv() {
+                    let mut next = first;
+                    while next <= last {
+                        if stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                            return;
+                        }
+                        let end = (next + RECLAIM_BATCH_LEN - 1).min(last);
+                        let mut batch = sled::Batch::default();
+                        for index in next..=end {
+                            batch.remove(&entry_key(index));
+                        }
+                        if db.apply_batch(batch).is_err() {
+                            return;
+                        }
+                        next = end + 1;
+                    }
+                }
+            })
+            .ok();
+        Self {
+            ranges: Some(ranges),
+            thread,
+            stop,
+        }
+    }
+
+    fn reclaim(&self, first: u64, last: u64) {
+        if let Some(ranges) = &self.ranges {
+            let _ = ranges.send((first, last));
+        }
+    }
+}
+
+impl Drop for Reclaimer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread after its current range; joining makes
+        // sure the database is closed when the store is.
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.ranges.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The Raft log, hard state, conf state and snapshot metadata of one node.
@@ -112,6 +182,9 @@ impl LogStore {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            // The live log is also held in memory; sled's own cache would only
+            // duplicate it.
+            .cache_capacity(SLED_CACHE_BYTES)
             .open()?;
         let mut core = Core::default();
         if let Some(bytes) = db.get(KEY_HARD_STATE)? {
@@ -150,12 +223,14 @@ impl LogStore {
         if core.hard_state.commit > last {
             return Err(StoreError::Corrupt("commit index beyond the log"));
         }
+        let reclaimer = Reclaimer::start(db.clone());
         Ok(Self::from_parts(
             core,
             Backend::Sled {
                 db,
                 pending: sled::Batch::default(),
                 dirty: false,
+                reclaimer,
             },
         ))
     }
@@ -279,8 +354,8 @@ impl LogStore {
             return Ok(());
         }
         let term = core.entries[(index - core.first_index()) as usize].term;
-        for i in core.first_index()..=index {
-            Self::stage(backend, &entry_key(i), None);
+        if let Backend::Sled { reclaimer, .. } = backend {
+            reclaimer.reclaim(core.first_index(), index);
         }
         let drop = (index + 1 - core.first_index()) as usize;
         core.entries.drain(..drop);
@@ -292,7 +367,10 @@ impl LogStore {
     /// Makes every change so far durable: one write and one fsync.
     pub fn flush(&self) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
-        if let Backend::Sled { db, pending, dirty } = &mut inner.backend {
+        if let Backend::Sled {
+            db, pending, dirty, ..
+        } = &mut inner.backend
+        {
             if !*dirty {
                 return Ok(());
             }

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of Paddock and Apache ZooKeeper 3.8 on this machine, in one run.
+#
+# Starts a three-node Paddock cluster (three `paddock serve` processes) and a three-node
+# Apache ZooKeeper 3.8 cluster (Debian `zookeeper`) from zoo.cfg files that differ only in
+# ports and directories (fsync on both), then runs every workload of paddock-bench
+# against each, alternating A/B/A/B, and prints a Markdown table of medians with the
+# ratio Paddock / ZooKeeper. Also measures: RSS after filling 1,000,000 znodes of 100 B
+# (bytes per znode), data directory size, restart-to-serving time of one node holding
+# them, the write gap when the leader is killed with SIGKILL under load, and this
+# machine's fsync + loopback floor.
+#
+#   benches/compare.sh [--repeats N] [--quick] [--fill N]
+#
+# Needs: Debian packages zookeeper (and a JRE), the Rust toolchain. Uses 127.0.0.1 only
+# and stops only the processes it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+repeats=3
+fill=1000000
+duration=10
+watchers=10000
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --repeats) repeats=$2; shift 2 ;;
+        --fill) fill=$2; shift 2 ;;
+        --quick) repeats=1; fill=100000; duration=5; watchers=2000; shift ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+cargo build --release -q -p paddock -p paddock-bench
+PADDOCK=$PWD/target/release/paddock
+BENCH=$PWD/target/release/paddock-bench
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+work=$(mktemp -d /tmp/paddock-compare.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# write_cluster NAME: three zoo.cfg files and data dirs under $work/NAME.
+declare -A CLIENT_PORTS
+write_cluster() {
+    local name=$1 dir=$work/$1 servers="" i
+    for i in 1 2 3; do servers+="server.$i=127.0.0.1:$(free_port):$(free_port)"$'\n'; done
+    for i in 1 2 3; do
+        local port; port=$(free_port)
+        CLIENT_PORTS[$name,$i]=$port
+        mkdir -p "$dir/data$i"
+        echo "$i" > "$dir/data$i/myid"
+        cat > "$dir/zoo$i.cfg" <<CFG
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$dir/data$i
+clientPort=$port
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+4lw.commands.whitelist=*
+admin.enableServer=false
+forceSync=yes
+$servers
+CFG
+    done
+}
+
+declare -A PIDS
+start_node() {
+    local name=$1 i=$2 dir=$work/$1
+    if [ "$name" = paddock ]; then
+        RUST_LOG=warn "$PADDOCK" serve --config "$dir/zoo$i.cfg" >"$dir/log$i" 2>&1 &
+    else
+        java -Xms64m -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \
+            -Dzookeeper.log.dir="$dir" -Dzookeeper.root.logger=WARN,CONSOLE -Dzookeeper.jmx.log4j.disable=true \
+            org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo$i.cfg" >"$dir/log$i" 2>&1 &
+    fi
+    PIDS[$name,$i]=$!
+    pids+=("$!")
+}
+
+four() { "$PADDOCK" status --connect "127.0.0.1:$1" 2>/dev/null | awk 'NR==2 {print $2, $3}'; }
+srvr() { python3 - "$1" "$2" <<'PY'
+import socket, sys
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2); s.sendall(sys.argv[2].encode())
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        out += b
+    print(out.decode(errors="replace"))
+except Exception:
+    pass
+PY
+}
+mode_of() { srvr "$1" srvr | sed -n 's/^Mode: //p'; }
+zxid_of() { srvr "$1" srvr | sed -n 's/^Zxid: 0x//p'; }
+
+wait_leader() {
+    local name=$1 deadline=$((SECONDS + 60)) i
+    while [ $SECONDS -lt $deadline ]; do
+        for i in 1 2 3; do
+            [ "$(mode_of "${CLIENT_PORTS[$name,$i]}")" = leader ] && { echo "$i"; return 0; }
+        done
+        sleep 0.2
+    done
+    echo "no leader in $name" >&2; return 1
+}
+
+connect_string() { local name=$1; echo "127.0.0.1:${CLIENT_PORTS[$name,1]},127.0.0.1:${CLIENT_PORTS[$name,2]},127.0.0.1:${CLIENT_PORTS[$name,3]}"; }
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+for name in paddock zookeeper; do
+    write_cluster "$name"
+    for i in 1 2 3; do start_node "$name" "$i"; done
+done
+for name in paddock zookeeper; do wait_leader "$name" >/dev/null; done
+echo "clusters up: paddock $(connect_string paddock); zookeeper $(connect_string zookeeper)" >&2
+
+results=$work/results.tsv
+: > "$results"
+# run NAME LABEL ARGS...: one paddock-bench run, appended as name, label, ops/s, p99 ms.
+run() {
+    local name=$1 label=$2; shift 2
+    local json
+    json=$("$BENCH" --connect "$(connect_string "$name")" --json --root "/bench-$label" "$@" 2>/dev/null) || { echo "$name $label failed" >&2; return 0; }
+    python3 - "$name" "$label" "$json" >>"$results" <<'PY'
+import json, sys
+name, label, raw = sys.argv[1], sys.argv[2], sys.argv[3]
+d = json.loads(raw)
+print("\t".join([name, label, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0)]))
+PY
+}
+
+shape=(--clients 16 --inflight 16 --duration "$duration" --warmup 2 --value-size 100)
+for r in $(seq 1 "$repeats"); do
+    for name in paddock zookeeper; do
+        run "$name" create "${shape[@]}" --workload create
+        run "$name" set "${shape[@]}" --workload set --znodes 10000
+        run "$name" get "${shape[@]}" --workload get --znodes 10000
+        run "$name" exists "${shape[@]}" --workload exists --znodes 10000
+        run "$name" mixed "${shape[@]}" --workload mixed --znodes 10000
+        run "$name" single-create --clients 1 --inflight 1 --duration "$duration" --warmup 2 --workload create
+        run "$name" connect --clients 4 --inflight 1 --duration "$duration" --warmup 1 --workload connect
+        run "$name" ephemeral-churn "${shape[@]}" --workload ephemeral-churn
+        run "$name" watch-fanout --clients "$watchers" --workload watch-fanout
+    done
+done
+
+# Memory, disk and restart with $fill znodes.
+declare -A RSS DISK RESTART GAP
+for name in paddock zookeeper; do
+    "$BENCH" --connect "$(connect_string "$name")" --root /fill --workload fill --znodes "$fill" --clients 16 --inflight 32 --value-size 100 >/dev/null
+    sleep 3
+    total=0
+    for i in 1 2 3; do total=$((total + $(rss_kb "${PIDS[$name,$i]}"))); done
+    RSS[$name]=$((total / 3))
+    DISK[$name]=$(du -sk "$work/$name/data1" | cut -f1)
+    leader=$(wait_leader "$name")
+    victim=$(( leader % 3 + 1 ))
+    kill -9 "${PIDS[$name,$victim]}"
+    sleep 1
+    target_zxid=$(zxid_of "${CLIENT_PORTS[$name,$leader]}")
+    start=$(date +%s.%N)
+    start_node "$name" "$victim"
+    deadline=$((SECONDS + 300))
+    while [ $SECONDS -lt $deadline ]; do
+        z=$(zxid_of "${CLIENT_PORTS[$name,$victim]}")
+        if [ -n "$z" ] && [ $((16#$z)) -ge $((16#$target_zxid)) ]; then break; fi
+        sleep 0.05
+    done
+    RESTART[$name]=$(python3 -c "import time; print('%.2f' % (time.time() - $start))")
+done
+
+# Leader kill -9 under load: the longest gap without a successful write.
+for name in paddock zookeeper; do
+    leader=$(wait_leader "$name")
+    out=$work/failover-$name.json
+    "$BENCH" --connect "$(connect_string "$name")" --root /failover --workload failover --clients 8 --duration 12 --json >"$out" 2>/dev/null &
+    bench=$!
+    sleep 5
+    kill -9 "${PIDS[$name,$leader]}"
+    wait "$bench" || true
+    GAP[$name]=$(python3 -c "import json; print(int(json.load(open('$out'))['max_gap_ms']))" 2>/dev/null || echo NA)
+    start_node "$name" "$leader"
+done
+
+floor=$("$BENCH" --connect x --workload floor --data-dir "$work" --json)
+
+python3 - "$results" "$floor" "$fill" <<'PY' "${RSS[paddock]}" "${RSS[zookeeper]}" "${DISK[paddock]}" "${DISK[zookeeper]}" "${RESTART[paddock]}" "${RESTART[zookeeper]}" "${GAP[paddock]}" "${GAP[zookeeper]}"
+import json, statistics, sys
+results, floor, fill = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+rss_p, rss_z, disk_p, disk_z, rs_p, rs_z, gap_p, gap_z = sys.argv[4:12]
+rows = {}
+for line in open(results):
+    name, label, ops, p50, p99, fan, gap = line.rstrip("\n").split("\t")
+    rows.setdefault((label, name), []).append((float(ops), float(p50), float(p99), float(fan)))
+def med(label, name, i):
+    v = [r[i] for r in rows.get((label, name), [])]
+    return statistics.median(v) if v else float("nan")
+def ratio(a, b):
+    return "%.2f" % (a / b) if b and b == b and a == a else "n/a"
+print("| measurement | Paddock | ZooKeeper | Paddock / ZooKeeper |")
+print("|---|---|---|---|")
+for label in ["create", "set", "get", "exists", "mixed", "ephemeral-churn", "connect"]:
+    p, z = med(label, "paddock", 0), med(label, "zookeeper", 0)
+    print(f"| {label} ops/s (16 clients x 16 in flight) | {p:.0f} | {z:.0f} | {ratio(p, z)} |" if label != "connect" else f"| connect sessions/s (4 clients) | {p:.0f} | {z:.0f} | {ratio(p, z)} |")
+for label in ["create", "set", "get", "mixed"]:
+    p, z = med(label, "paddock", 2), med(label, "zookeeper", 2)
+    print(f"| {label} p99 ms | {p:.2f} | {z:.2f} | {ratio(p, z)} |")
+p, z = med("single-create", "paddock", 1), med("single-create", "zookeeper", 1)
+print(f"| single client create p50 ms (floor {floor['write_floor_ms']:.3f}: fsync {floor['fsync_ms']:.3f} + 2 x RTT {floor['loopback_rtt_ms']:.3f}) | {p:.3f} | {z:.3f} | {ratio(p, z)} |")
+p, z = med("watch-fanout", "paddock", 3), med("watch-fanout", "zookeeper", 3)
+print(f"| watch fan-out, all notifications delivered, ms | {p:.1f} | {z:.1f} | {ratio(p, z)} |")
+bp, bz = int(rss_p) * 1024 / fill, int(rss_z) * 1024 / fill
+print(f"| RSS per server after {fill} znodes of 100 B, bytes/znode | {bp:.0f} | {bz:.0f} | {ratio(bp, bz)} |")
+print(f"| data dir size of one server, MiB | {int(disk_p)/1024:.0f} | {int(disk_z)/1024:.0f} | {ratio(float(disk_p), float(disk_z))} |")
+print(f"| restart to serving (caught up), s | {rs_p} | {rs_z} | {ratio(float(rs_p), float(rs_z))} |")
+print(f"| leader kill -9 under load, longest write gap, ms | {gap_p} | {gap_z} | {ratio(float(gap_p), float(gap_z)) if gap_p != 'NA' and gap_z != 'NA' else 'n/a'} |")
+PY
