@@ -720,7 +720,12 @@ impl<O: Send + 'static> ReadyLoop<O> {
         if let Some(hard_state) = ready.hs() {
             self.log.set_hard_state(hard_state)?;
         }
-        self.log.flush()?;
+        // raft-rs says when durability matters: new entries, a snapshot, or a term or
+        // vote change. A hard state whose only change is the commit index can wait for
+        // the next flush (a lost commit index is learned again from the leader).
+        if ready.must_sync() {
+            self.log.flush()?;
+        }
 
         // 5. Only now may messages that depend on the persisted state go out.
         self.send(ready.take_persisted_messages());

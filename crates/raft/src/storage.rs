@@ -6,9 +6,11 @@
 //! writes the batch and fsyncs once. The Ready loop calls it once per Ready: group
 //! commit. Nothing the node acknowledges depends on a change that has not been flushed.
 //!
-//! Keys in sled: `e` + big-endian index → an `Entry`; `hs` → `HardState`; `cs` →
-//! `ConfState`; `snap` → `SnapshotMetadata` of the latest snapshot; `trunc` → index and
-//! term of the last entry compacted away.
+//! Keys in sled: `b` + big-endian index → the entries one Ready appended starting at that
+//! index (one sled insert per Ready, not per entry: sled's per-key cost dominated the
+//! Ready loop otherwise); `hs` → `HardState`; `cs` → `ConfState`; `snap` →
+//! `SnapshotMetadata` of the latest snapshot; `trunc` → index and term of the last entry
+//! compacted away.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,11 +29,40 @@ const KEY_TRUNCATED: &[u8] = b"trunc";
 /// sled's page cache, bytes.
 const SLED_CACHE_BYTES: u64 = 16 << 20;
 
-fn entry_key(index: u64) -> [u8; 9] {
+fn batch_key(first_index: u64) -> [u8; 9] {
     let mut key = [0u8; 9];
-    key[0] = b'e';
-    key[1..].copy_from_slice(&index.to_be_bytes());
+    key[0] = b'b';
+    key[1..].copy_from_slice(&first_index.to_be_bytes());
     key
+}
+
+/// Entries as one sled value: each a big-endian u32 length and its protobuf encoding.
+fn encode_batch(entries: &[Entry]) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let bytes = encode(entry)?;
+        let len =
+            u32::try_from(bytes.len()).map_err(|_| StoreError::Corrupt("entry over 4 GiB"))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+fn decode_batch(mut bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {
+    let mut entries = Vec::new();
+    while !bytes.is_empty() {
+        let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+            return Err(StoreError::Corrupt("truncated entry batch"));
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(StoreError::Corrupt("truncated entry batch"));
+        }
+        entries.push(decode(&rest[..len])?);
+        bytes = &rest[len..];
+    }
+    Ok(entries)
 }
 
 /// The log as raft-rs sees it, held in memory.
@@ -45,6 +76,10 @@ struct Core {
     truncated: (u64, u64),
     /// Live entries; `entries[0].index == truncated.0 + 1`.
     entries: Vec<Entry>,
+    /// Bytes of entry data in `entries`, kept as they change.
+    entry_bytes: u64,
+    /// The sled batches holding the log: first index → last index.
+    batches: std::collections::BTreeMap<u64, u64>,
 }
 
 impl Core {
@@ -64,6 +99,12 @@ enum Backend {
         pending: sled::Batch,
         dirty: bool,
         reclaimer: Reclaimer,
+        /// Batches to delete once the flush that made them obsolete is durable.
+        to_reclaim: Vec<u64>,
+        /// sled's data file, fsynced by us after every flush: sled itself only calls
+        /// `sync_file_range`, which neither empties the drive's write cache nor
+        /// persists the file's metadata, so it is not enough for an acknowledgement.
+        file: std::fs::File,
     },
 }
 
@@ -72,42 +113,39 @@ struct Inner {
     backend: Backend,
 }
 
-/// Deletes compacted entries from sled in the background, in small batches, so a
-/// compaction of a hundred thousand entries never stalls the Ready loop. Leftovers are
-/// harmless: loading skips entries at or below the truncation marker.
+/// Deletes compacted entry batches from sled in the background, a few at a time, so a
+/// compaction never stalls the Ready loop. Leftovers are harmless: loading skips
+/// entries at or below the truncation marker.
 struct Reclaimer {
-    ranges: Option<std::sync::mpsc::Sender<(u64, u64)>>,
+    ranges: Option<std::sync::mpsc::Sender<Vec<u64>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Set when the store closes: the thread stops after its current batch.
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// Entries deleted per sled batch by the reclaimer.
-const RECLAIM_BATCH_LEN: u64 = 4096;
+/// Entry batches deleted per sled batch by the reclaimer.
+const RECLAIM_BATCH_LEN: usize = 256;
 
 impl Reclaimer {
     fn start(db: sled::Db) -> Self {
-        let (ranges, inbox) = std::sync::mpsc::channel::<(u64, u64)>();
+        let (ranges, inbox) = std::sync::mpsc::channel::<Vec<u64>>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("paddock-log-reclaim".into())
             .spawn(move || {
-                while let Ok((first, last)) = inbox.recv() {
-                    let mut next = first;
-                    while next <= last {
+                while let Ok(firsts) = inbox.recv() {
+                    for chunk in firsts.chunks(RECLAIM_BATCH_LEN) {
                         if stopping.load(std::sync::atomic::Ordering::Relaxed) {
                             return;
                         }
-                        let end = (next + RECLAIM_BATCH_LEN - 1).min(last);
                         let mut batch = sled::Batch::default();
-                        for index in next..=end {
-                            batch.remove(&entry_key(index));
+                        for first in chunk {
+                            batch.remove(&batch_key(*first));
                         }
                         if db.apply_batch(batch).is_err() {
                             return;
                         }
-                        next = end + 1;
                     }
                 }
             })
@@ -119,9 +157,9 @@ impl Reclaimer {
         }
     }
 
-    fn reclaim(&self, first: u64, last: u64) {
-        if let Some(ranges) = &self.ranges {
-            let _ = ranges.send((first, last));
+    fn reclaim(&self, firsts: Vec<u64>) {
+        if let (Some(ranges), false) = (&self.ranges, firsts.is_empty()) {
+            let _ = ranges.send(firsts);
         }
     }
 }
@@ -208,22 +246,45 @@ impl LogStore {
             term.copy_from_slice(&raw[8..]);
             core.truncated = (u64::from_be_bytes(index), u64::from_be_bytes(term));
         }
-        for item in db.scan_prefix(b"e") {
-            let (_, value) = item?;
-            let entry: Entry = decode(&value)?;
-            if entry.index <= core.truncated.0 {
-                continue; // compacted, removal not flushed before a crash
+        let mut stale = Vec::new();
+        for item in db.scan_prefix(b"b") {
+            let (key, value) = item?;
+            let first = u64::from_be_bytes(
+                key.get(1..9)
+                    .and_then(|k| k.try_into().ok())
+                    .ok_or(StoreError::Corrupt("entry batch key"))?,
+            );
+            let entries = decode_batch(&value)?;
+            let Some(last) = entries.last().map(|e| e.index) else {
+                stale.push(first);
+                continue;
+            };
+            if last <= core.truncated.0 {
+                stale.push(first); // compacted; removal not done before a stop
+                continue;
             }
-            if entry.index != core.last_index() + 1 {
-                return Err(StoreError::Corrupt("gap in the log"));
+            core.batches.insert(first, last);
+            for entry in entries {
+                if entry.index <= core.truncated.0 {
+                    continue;
+                }
+                if entry.index != core.last_index() + 1 {
+                    return Err(StoreError::Corrupt("gap in the log"));
+                }
+                core.entry_bytes += entry.data.len() as u64;
+                core.entries.push(entry);
             }
-            core.entries.push(entry);
         }
         let last = core.last_index();
         if core.hard_state.commit > last {
             return Err(StoreError::Corrupt("commit index beyond the log"));
         }
         let reclaimer = Reclaimer::start(db.clone());
+        reclaimer.reclaim(stale);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join("db"))?;
         Ok(Self::from_parts(
             core,
             Backend::Sled {
@@ -231,6 +292,8 @@ impl LogStore {
                 pending: sled::Batch::default(),
                 dirty: false,
                 reclaimer,
+                to_reclaim: Vec::new(),
+                file,
             },
         ))
     }
@@ -264,14 +327,42 @@ impl LogStore {
         if first.index > core.last_index() + 1 {
             return Err(StoreError::Corrupt("append leaves a gap"));
         }
-        let old_last = core.last_index();
         let keep = (first.index - core.first_index()) as usize;
+        let removed: u64 = core.entries[keep..]
+            .iter()
+            .map(|e| e.data.len() as u64)
+            .sum();
+        core.entry_bytes -= removed;
         core.entries.truncate(keep);
-        for index in first.index..=old_last {
-            Self::stage(backend, &entry_key(index), None);
+        if matches!(backend, Backend::Sled { .. }) {
+            // Batches at or after the conflict go; one straddling it keeps its head.
+            let affected: Vec<(u64, u64)> = core
+                .batches
+                .iter()
+                .filter(|(_, last)| **last >= first.index)
+                .map(|(f, l)| (*f, *l))
+                .collect();
+            for (batch_first, _) in affected {
+                core.batches.remove(&batch_first);
+                if batch_first >= first.index {
+                    Self::stage(backend, &batch_key(batch_first), None);
+                } else {
+                    let from = batch_first.max(core.first_index());
+                    let head = &core.entries[(from - core.first_index()) as usize..];
+                    Self::stage(backend, &batch_key(batch_first), Some(encode_batch(head)?));
+                    core.batches.insert(batch_first, first.index - 1);
+                }
+            }
+            let last = entries.last().map_or(first.index, |e| e.index);
+            Self::stage(
+                backend,
+                &batch_key(first.index),
+                Some(encode_batch(entries)?),
+            );
+            core.batches.insert(first.index, last);
         }
         for entry in entries {
-            Self::stage(backend, &entry_key(entry.index), Some(encode(entry)?));
+            core.entry_bytes += entry.data.len() as u64;
             core.entries.push(entry.clone());
         }
         Ok(())
@@ -300,10 +391,12 @@ impl LogStore {
     pub fn apply_snapshot(&self, meta: &SnapshotMetadata) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         let Inner { core, backend } = &mut *inner;
-        for index in core.first_index()..=core.last_index() {
-            Self::stage(backend, &entry_key(index), None);
+        let batches: Vec<u64> = std::mem::take(&mut core.batches).into_keys().collect();
+        if let Backend::Sled { to_reclaim, .. } = backend {
+            to_reclaim.extend(batches);
         }
         core.entries.clear();
+        core.entry_bytes = 0;
         core.truncated = (meta.index, meta.term);
         core.snapshot = meta.clone();
         core.conf_state = meta.get_conf_state().clone();
@@ -354,10 +447,24 @@ impl LogStore {
             return Ok(());
         }
         let term = core.entries[(index - core.first_index()) as usize].term;
-        if let Backend::Sled { reclaimer, .. } = backend {
-            reclaimer.reclaim(core.first_index(), index);
+        let compacted: Vec<u64> = core
+            .batches
+            .iter()
+            .filter(|(_, last)| **last <= index)
+            .map(|(first, _)| *first)
+            .collect();
+        for first in &compacted {
+            core.batches.remove(first);
+        }
+        if let Backend::Sled { to_reclaim, .. } = backend {
+            to_reclaim.extend(compacted);
         }
         let drop = (index + 1 - core.first_index()) as usize;
+        let removed: u64 = core.entries[..drop]
+            .iter()
+            .map(|e| e.data.len() as u64)
+            .sum();
+        core.entry_bytes -= removed;
         core.entries.drain(..drop);
         core.truncated = (index, term);
         Self::stage(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
@@ -368,7 +475,12 @@ impl LogStore {
     pub fn flush(&self) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         if let Backend::Sled {
-            db, pending, dirty, ..
+            db,
+            pending,
+            dirty,
+            file,
+            reclaimer,
+            to_reclaim,
         } = &mut inner.backend
         {
             if !*dirty {
@@ -377,6 +489,9 @@ impl LogStore {
             db.apply_batch(std::mem::take(pending))?;
             *dirty = false;
             db.flush()?;
+            file.sync_data()?;
+            // Only now is the truncation marker that makes these batches dead durable.
+            reclaimer.reclaim(std::mem::take(to_reclaim));
         }
         Ok(())
     }
@@ -397,7 +512,7 @@ impl LogStore {
         LogStats {
             first_index: inner.core.first_index(),
             last_index: inner.core.last_index(),
-            bytes: inner.core.entries.iter().map(|e| e.data.len() as u64).sum(),
+            bytes: inner.core.entry_bytes,
         }
     }
 
