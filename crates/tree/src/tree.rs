@@ -229,6 +229,29 @@ impl Tree {
         }
     }
 
+    /// Visits every node depth-first in name order with only its own name (the root's
+    /// is empty): no path is built, so a snapshot of a million nodes allocates nothing.
+    pub(crate) fn walk_named(&self, mut visit: impl FnMut(&str, &Znode)) {
+        let Some(root) = self.get(ROOT) else { return };
+        visit("", root);
+        let mut stack: Vec<std::collections::btree_map::Iter<'_, Box<str>, NodeId>> = Vec::new();
+        if let Some(children) = &root.children {
+            stack.push(children.iter());
+        }
+        while let Some(top) = stack.last_mut() {
+            let Some((name, id)) = top.next() else {
+                stack.pop();
+                continue;
+            };
+            if let Some(node) = self.get(*id) {
+                visit(name, node);
+                if let Some(children) = &node.children {
+                    stack.push(children.iter());
+                }
+            }
+        }
+    }
+
     fn record_undo(&mut self, path: &str) {
         if self.undo.is_none() {
             return;
