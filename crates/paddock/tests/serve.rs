@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use zookeeper_client as zk;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Cluster {
@@ -77,7 +81,8 @@ fn wait_for_leader(cluster: &Cluster) -> usize {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         for (i, port) in cluster.client_ports.iter().enumerate() {
-            if cluster.children[i].is_some() && four_letter(*port, "srvr").contains("Mode: leader") {
+            if cluster.children[i].is_some() && four_letter(*port, "srvr").contains("Mode: leader")
+            {
                 return i;
             }
         }
@@ -95,16 +100,29 @@ async fn three_serve_processes_form_a_cluster_from_zoo_cfg() {
         client_ports,
     };
     let leader = wait_for_leader(&cluster);
-    let connect: Vec<String> = cluster.client_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let connect: Vec<String> = cluster
+        .client_ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
     // Each server answers on its own client port.
     let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     for (i, host) in connect.iter().enumerate() {
         let client = zk::Client::connect(host).await.unwrap();
-        client.create(&format!("/from-{i}"), b"x", &open).await.unwrap();
+        client
+            .create(&format!("/from-{i}"), b"x", &open)
+            .await
+            .unwrap();
     }
     let client = zk::Client::connect(&connect.join(",")).await.unwrap();
     for i in 0..3 {
-        assert!(client.check_stat(&format!("/from-{i}")).await.unwrap().is_some());
+        assert!(
+            client
+                .check_stat(&format!("/from-{i}"))
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
     // kill -9 the leader: the other two elect a new one and keep serving.
     if let Some(mut child) = cluster.children[leader].take() {
@@ -118,7 +136,9 @@ async fn three_serve_processes_form_a_cluster_from_zoo_cfg() {
     client.create("/after-kill", b"y", &open).await.unwrap();
     // The killed node restarts from its data directory and catches up.
     cluster.children[leader] = Some(spawn(&files[leader]));
-    let restarted = zk::Client::connect(&format!("127.0.0.1:{}", cluster.client_ports[leader])).await.unwrap();
+    let restarted = zk::Client::connect(&format!("127.0.0.1:{}", cluster.client_ports[leader]))
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         restarted.sync("/").await.unwrap();
@@ -130,7 +150,11 @@ async fn three_serve_processes_form_a_cluster_from_zoo_cfg() {
     }
     // SIGTERM stops a server gracefully.
     let mut child = cluster.children[new_leader].take().unwrap();
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     while child.try_wait().unwrap().is_none() {
@@ -144,13 +168,25 @@ fn check_config_reports_file_line_key_and_reason() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.cfg");
     std::fs::write(&file, "dataDir=/tmp/x\nclientPort=2181\ntickTime=soon\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_paddock")).arg("check-config").arg(&file).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.cfg:3: tickTime:"), "{stderr}");
     let good = dir.path().join("good.cfg");
-    std::fs::write(&good, "dataDir=/tmp/x\nclientPort=2181\nadmin.enableServer=false\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_paddock")).arg("check-config").arg(&good).output().unwrap();
+    std::fs::write(
+        &good,
+        "dataDir=/tmp/x\nclientPort=2181\nadmin.enableServer=false\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("admin.enableServer: ignored"), "{stdout}");

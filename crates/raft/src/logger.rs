@@ -24,6 +24,17 @@ impl slog::Drain for TracingDrain {
         values: &slog::OwnedKVList,
     ) -> Result<(), slog::Never> {
         use slog::KV;
+        // Formatting a record (which may carry whole entry payloads) is only worth it
+        // when someone listens: raft-rs logs at debug on every append.
+        let enabled = match record.level() {
+            slog::Level::Critical | slog::Level::Error => tracing::enabled!(target: "raft", tracing::Level::ERROR),
+            slog::Level::Warning => tracing::enabled!(target: "raft", tracing::Level::WARN),
+            slog::Level::Info | slog::Level::Debug => tracing::enabled!(target: "raft", tracing::Level::DEBUG),
+            slog::Level::Trace => tracing::enabled!(target: "raft", tracing::Level::TRACE),
+        };
+        if !enabled {
+            return Ok(());
+        }
         let mut kv = KeyValues(String::new());
         let _ = record.kv().serialize(record, &mut kv);
         let _ = values.serialize(record, &mut kv);

@@ -9,6 +9,14 @@
 //! - The writer drains the outbound queue to the socket; notifications from the applier
 //!   enter the same queue.
 //!
+//! FIFO works both ways: a read never overtakes the session's earlier writes, and a
+//! later write never overtakes the session's earlier reads. The second half is why a
+//! write waits, before entering consensus, until every read the session sent before it
+//! has been served: otherwise a pipelined `write, read, write` could apply the second
+//! write before the read is served, and the read (or the watch it sets) would see a
+//! change the session made after it. ZooKeeper's CommitProcessor gives the same promise
+//! by holding commits while a session's reads are in flight.
+//!
 //! Bad input closes this connection only, with a log line saying why.
 
 use std::net::SocketAddr;
@@ -28,7 +36,7 @@ use rand::RngCore;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -265,12 +273,17 @@ async fn run(
 ) {
     let addr = handle.info.addr;
     let (queue, queue_rx) = mpsc::channel(ctx.shared.config.outstanding_per_session_max);
+    // Reads queued but not yet served: incremented here before a read is queued,
+    // decremented by the sequencer once it is served. Writes wait for zero.
+    let (reads_unserved, mut reads_unserved_rx) = watch::channel(0usize);
+    let reads_unserved = Arc::new(reads_unserved);
     let sequencer = tokio::spawn(sequence(
         ctx.clone(),
         conn,
         session.id,
         queue_rx,
         handle.clone(),
+        reads_unserved.clone(),
     ));
     let mut auth = Arc::new(vec![Id::new("ip", addr.ip().to_string())]);
     loop {
@@ -303,7 +316,21 @@ async fn run(
                     .info
                     .last_xid
                     .store(i64::from(packet.xid), Ordering::Relaxed);
-                admit(ctx, session.id, packet, &mut auth, handle).await
+                if enters_log(&packet.request) && *reads_unserved_rx.borrow() > 0 {
+                    tokio::select! {
+                        () = handle.closer.cancelled() => break,
+                        served = reads_unserved_rx.wait_for(|unserved| *unserved == 0) => {
+                            if served.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let pending = admit(ctx, session.id, packet, &mut auth, handle).await;
+                if matches!(pending, Pending::Read { .. }) {
+                    reads_unserved.send_modify(|unserved| *unserved += 1);
+                }
+                pending
             }
             Err(DecodeError::UnknownOpCode(op)) => {
                 // ZooKeeper answers Unimplemented (zxid -1) and closes.
@@ -334,6 +361,22 @@ async fn run(
     }
     drop(queue);
     let _ = sequencer.await;
+}
+
+/// Whether a request becomes a log entry (and so must not overtake earlier reads).
+fn enters_log(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Create(_)
+            | Request::Create2(_)
+            | Request::CreateContainer(_)
+            | Request::CreateTtl(_)
+            | Request::Delete(_)
+            | Request::SetData(_)
+            | Request::SetAcl(_)
+            | Request::Multi(_)
+            | Request::CloseSession
+    )
 }
 
 fn op_name(request: &Request) -> &'static str {
@@ -489,6 +532,7 @@ async fn sequence(
     session_id: i64,
     mut queue: mpsc::Receiver<(Instant, Pending)>,
     handle: ConnHandle,
+    reads_unserved: Arc<watch::Sender<usize>>,
 ) {
     let addr = handle.info.addr;
     while let Some((received, pending)) = queue.recv().await {
@@ -563,6 +607,8 @@ async fn sequence(
                     &ctx.shared.metrics,
                 );
                 core.send(conn, frame, &ctx.shared.metrics);
+                drop(core);
+                reads_unserved.send_modify(|unserved| *unserved = unserved.saturating_sub(1));
                 None
             }
         };
