@@ -37,8 +37,8 @@ fn identities(auth: &[Id]) -> Vec<pb::Identity> {
         .collect()
 }
 
-/// The log entry for a client write.
-pub fn write(time_ms: i64, session_id: i64, auth: &[Id], request: &Request) -> Vec<u8> {
+/// The log entry for a client write sent by connection `owner`.
+pub fn write(time_ms: i64, session_id: i64, owner: u64, auth: &[Id], request: &Request) -> Vec<u8> {
     let mut body = Vec::with_capacity(64);
     body.put_i32(request.op_code().code());
     request.write_to(&mut body);
@@ -47,12 +47,19 @@ pub fn write(time_ms: i64, session_id: i64, auth: &[Id], request: &Request) -> V
         session_id,
         auth: identities(auth),
         op: Some(pb::command::Op::Request(Bytes::from(body))),
+        owner,
     }
     .encode_to_vec()
 }
 
-/// The log entry that opens a session.
-pub fn create_session(time_ms: i64, session_id: i64, timeout_ms: i32, password: &[u8]) -> Vec<u8> {
+/// The log entry that opens a session owned by connection `owner`.
+pub fn create_session(
+    time_ms: i64,
+    session_id: i64,
+    owner: u64,
+    timeout_ms: i32,
+    password: &[u8],
+) -> Vec<u8> {
     pb::Command {
         time_ms,
         session_id,
@@ -61,17 +68,34 @@ pub fn create_session(time_ms: i64, session_id: i64, timeout_ms: i32, password: 
             timeout_ms,
             password: Bytes::copy_from_slice(password),
         })),
+        owner,
     }
     .encode_to_vec()
 }
 
-/// The log entry that ends a session (closed by its client, or expired by the leader).
-pub fn close_session(time_ms: i64, session_id: i64, expired: bool) -> Vec<u8> {
+/// The log entry that hands a session to connection `owner` (a re-attach).
+pub fn move_session(time_ms: i64, session_id: i64, owner: u64) -> Vec<u8> {
     pb::Command {
         time_ms,
         session_id,
         auth: Vec::new(),
-        op: Some(pb::command::Op::CloseSession(pb::CloseSession { expired })),
+        op: Some(pb::command::Op::MoveSession(pb::MoveSession {})),
+        owner,
+    }
+    .encode_to_vec()
+}
+
+/// The log entry that ends a session: closed by its client (`owner` its connection) or
+/// expired by the leader (`owner` 0).
+pub fn close_session(time_ms: i64, session_id: i64, owner: u64) -> Vec<u8> {
+    pb::Command {
+        time_ms,
+        session_id,
+        auth: Vec::new(),
+        op: Some(pb::command::Op::CloseSession(pb::CloseSession {
+            expired: owner == 0,
+        })),
+        owner,
     }
     .encode_to_vec()
 }
@@ -92,6 +116,7 @@ pub fn decode(zxid: i64, bytes: &[u8]) -> Result<Txn, CommandError> {
             password: create.password.to_vec(),
         },
         pb::command::Op::CloseSession(_) => TxnOp::CloseSession,
+        pb::command::Op::MoveSession(_) => TxnOp::MoveSession,
     };
     Ok(Txn {
         zxid,
@@ -102,6 +127,7 @@ pub fn decode(zxid: i64, bytes: &[u8]) -> Result<Txn, CommandError> {
             .into_iter()
             .map(|id| Id::new(id.scheme, id.id))
             .collect(),
+        owner: command.owner,
         op,
     })
 }
@@ -121,29 +147,25 @@ mod tests {
             ttl: 0,
         });
         let auth = vec![Id::new("digest", "u:h")];
-        let txn = decode(9, &write(5, 7, &auth, &request)).unwrap();
-        assert_eq!(
-            txn,
-            Txn {
-                zxid: 9,
-                time_ms: 5,
-                session_id: 7,
-                auth,
-                op: TxnOp::Write(request)
-            }
-        );
-        let txn = decode(10, &create_session(1, 2, 3000, &[4; 16])).unwrap();
-        assert_eq!(
-            txn.op,
-            TxnOp::CreateSession {
-                timeout_ms: 3000,
-                password: vec![4; 16]
-            }
-        );
-        assert_eq!(
-            decode(11, &close_session(1, 2, true)).unwrap().op,
-            TxnOp::CloseSession
-        );
-        assert!(decode(12, b"\xff\xff").is_err());
+        let txn = decode(9, &write(5, 7, 42, &auth, &request)).unwrap();
+        let expected = Txn {
+            zxid: 9,
+            time_ms: 5,
+            session_id: 7,
+            auth,
+            owner: 42,
+            op: TxnOp::Write(request),
+        };
+        assert_eq!(txn, expected);
+        let txn = decode(10, &create_session(1, 2, 42, 3000, &[4; 16])).unwrap();
+        let created = TxnOp::CreateSession {
+            timeout_ms: 3000,
+            password: vec![4; 16],
+        };
+        assert_eq!((txn.op, txn.owner), (created, 42));
+        let closed = decode(11, &close_session(1, 2, 0)).unwrap();
+        assert_eq!((closed.op, closed.owner), (TxnOp::CloseSession, 0));
+        assert_eq!(decode(12, &move_session(1, 2, 9)).unwrap().op, TxnOp::MoveSession);
+        assert!(decode(13, b"\xff\xff").is_err());
     }
 }

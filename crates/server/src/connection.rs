@@ -133,6 +133,8 @@ pub(crate) async fn serve(ctx: Context, stream: TcpStream, addr: SocketAddr) {
         last_zxid: Default::default(),
         last_op: parking_lot::Mutex::new("NA"),
         closing: Default::default(),
+        // Nonzero: 0 means "server-internal" in log entries.
+        owner: rand::random::<u64>() | 1,
     });
     let writer = tokio::spawn(write_frames(
         write_half,
@@ -192,7 +194,7 @@ async fn handshake(
         let id = shared.next_session_id();
         let mut password = vec![0u8; 16];
         rand::thread_rng().fill_bytes(&mut password);
-        let entry = command::create_session(now_ms(), id, timeout_ms, &password);
+        let entry = command::create_session(now_ms(), id, handle.info.owner, timeout_ms, &password);
         match ctx.proposer.propose(entry).await {
             Ok(Ok(applied)) if applied.err == ErrorCode::Ok => (id, password),
             Ok(Ok(applied)) => {
@@ -228,9 +230,29 @@ async fn handshake(
             return None;
         }
         // The session moves here: any other connection of it, on this server or
-        // another, is dropped.
+        // another, is dropped, and a log entry makes this connection its owner, so
+        // whatever the old connection still had in flight is refused (SessionMoved).
         shared.drop_session_connection(connect.session_id);
         (ctx.announce_session_moved)(connect.session_id);
+        let entry = command::move_session(now_ms(), connect.session_id, handle.info.owner);
+        match ctx.proposer.propose(entry).await {
+            Ok(Ok(applied)) if applied.err == ErrorCode::Ok => {}
+            Ok(Ok(applied)) if applied.err == ErrorCode::SessionExpired => {
+                let expired = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: 0,
+                    session_id: 0,
+                    passwd: vec![0; 16],
+                    read_only,
+                };
+                let _ = handle.outbound.send(frames::connect(&expired)).await;
+                return None;
+            }
+            outcome => {
+                info!(%addr, ?outcome, "cannot re-attach the session now; closing so the client tries again");
+                return None;
+            }
+        }
         (connect.session_id, connect.passwd.clone())
     };
     handle.info.session_id.store(session_id, Ordering::Release);
@@ -451,7 +473,7 @@ async fn admit(
         },
         Request::CloseSession => {
             handle.info.closing.store(true, Ordering::Release);
-            let entry = command::close_session(now_ms(), session_id, false);
+            let entry = command::close_session(now_ms(), session_id, handle.info.owner);
             match ctx.proposer.submit(entry).await {
                 Ok(result) => Pending::Close { xid, result },
                 Err(_) => Pending::Ready {
@@ -468,7 +490,7 @@ async fn admit(
         | Request::SetData(_)
         | Request::SetAcl(_)
         | Request::Multi(_)) => {
-            let entry = command::write(now_ms(), session_id, auth, &request);
+            let entry = command::write(now_ms(), session_id, handle.info.owner, auth, &request);
             match ctx.proposer.submit(entry).await {
                 Ok(result) => Pending::Write { xid, result },
                 Err(_) => Pending::Ready {

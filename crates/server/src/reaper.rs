@@ -34,6 +34,7 @@ pub(crate) async fn run(ctx: Context, stop: CancellationToken) {
             let entry = command::write(
                 now_ms(),
                 0,
+                0,
                 &[],
                 &Request::DeleteContainer(PathRequest { path }),
             );

@@ -219,7 +219,7 @@ impl Server {
             .raft
             .as_ref()
             .ok_or(paddock_raft::ProposeError::Shutdown)?;
-        let entry = crate::command::close_session(crate::state::now_ms(), session_id, true);
+        let entry = crate::command::close_session(crate::state::now_ms(), session_id, 0);
         node.propose(entry).await.map(|_| ())
     }
 

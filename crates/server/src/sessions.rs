@@ -153,7 +153,7 @@ pub(crate) async fn run(
             debug!(session = format_args!("{id:#x}"), "session expired");
             let proposer = ctx.proposer.clone();
             tokio::spawn(async move {
-                let entry = command::close_session(now_ms(), id, true);
+                let entry = command::close_session(now_ms(), id, 0);
                 if let Err(error) = proposer.propose(entry).await {
                     warn!(session = format_args!("{id:#x}"), %error, "expiring session failed; will retry");
                 }

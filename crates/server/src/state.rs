@@ -51,6 +51,8 @@ pub struct ConnInfo {
     pub last_op: Mutex<&'static str>,
     /// The client sent closeSession: its own connection handles the close.
     pub closing: AtomicBool,
+    /// This connection's token in log entries (see `paddock_tree::Txn::owner`).
+    pub owner: u64,
 }
 
 /// A live connection as the rest of the server reaches it.

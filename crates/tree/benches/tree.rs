@@ -39,6 +39,7 @@ impl Filled {
             time_ms: 1_700_000_000_000 + self.zxid,
             session_id: SESSION,
             auth: vec![],
+            owner: 0,
             op,
         }
     }

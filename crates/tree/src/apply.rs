@@ -19,6 +19,7 @@ struct Ctx<'a> {
     time_ms: i64,
     session_id: i64,
     auth: &'a [Id],
+    owner: u64,
 }
 
 /// What one successful write produced, before it is shaped into a reply.
@@ -65,6 +66,7 @@ impl Tree {
             time_ms: txn.time_ms,
             session_id: txn.session_id,
             auth: &txn.auth,
+            owner: txn.owner,
         };
         match txn.op {
             TxnOp::CreateSession {
@@ -72,10 +74,16 @@ impl Tree {
                 password,
             } => self.create_session(&ctx, timeout_ms, password),
             TxnOp::CloseSession => self.close_session(&ctx),
+            TxnOp::MoveSession => self.move_session(&ctx),
             TxnOp::Write(request) => {
                 let internal = ctx.session_id == 0;
-                if !internal && !self.sessions.contains_key(&ctx.session_id) {
-                    return Applied::error(ctx.zxid, ErrorCode::SessionExpired);
+                if !internal {
+                    let Some(session) = self.sessions.get(&ctx.session_id) else {
+                        return Applied::error(ctx.zxid, ErrorCode::SessionExpired);
+                    };
+                    if session.owner != ctx.owner {
+                        return Applied::error(ctx.zxid, ErrorCode::SessionMoved);
+                    }
                 }
                 match request {
                     Request::Multi(ops) => self.apply_multi(&ctx, ops),
@@ -410,6 +418,7 @@ impl Tree {
             Session {
                 timeout_ms,
                 password,
+                owner: ctx.owner,
                 ephemerals: Default::default(),
             },
         );
@@ -422,12 +431,25 @@ impl Tree {
         }
     }
 
-    /// Ends a session: its ephemerals go in this same entry, in path order.
+    /// Hands the session to a new connection: only its writes count from now on.
+    fn move_session(&mut self, ctx: &Ctx<'_>) -> Applied {
+        let Some(timeout_ms) = self.sessions.get(&ctx.session_id).map(|s| s.timeout_ms) else {
+            return Applied::error(ctx.zxid, ErrorCode::SessionExpired);
+        };
+        self.set_session_owner(ctx.session_id, timeout_ms, ctx.owner);
+        Applied::error(ctx.zxid, ErrorCode::Ok)
+    }
+
+    /// Ends a session: its ephemerals go in this same entry, in path order. Owner 0 is
+    /// the leader expiring it; a client's close must come from its current connection.
     fn close_session(&mut self, ctx: &Ctx<'_>) -> Applied {
         let id = ctx.session_id;
         let Some(session) = self.sessions.get(&id) else {
             return Applied::error(ctx.zxid, ErrorCode::Ok);
         };
+        if ctx.owner != 0 && session.owner != ctx.owner {
+            return Applied::error(ctx.zxid, ErrorCode::SessionMoved);
+        }
         let ephemerals: Vec<String> = session.ephemerals.iter().cloned().collect();
         let mut triggers = Vec::with_capacity(ephemerals.len() * 2);
         for path in ephemerals.iter().rev() {

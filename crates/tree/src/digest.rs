@@ -36,9 +36,10 @@ pub(crate) fn node_hash(path: &str, stat: &StoredStat, data: Option<&[u8]>) -> u
 }
 
 /// The digest term of one session.
-pub(crate) fn session_hash(id: i64, timeout_ms: i32) -> u64 {
+pub(crate) fn session_hash(id: i64, timeout_ms: i32, owner: u64) -> u64 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&id.to_le_bytes());
     hasher.update(&timeout_ms.to_le_bytes());
+    hasher.update(&owner.to_le_bytes());
     (u64::from(hasher.finalize()) << 32) | 0x5e55
 }

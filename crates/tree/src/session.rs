@@ -10,6 +10,8 @@ pub struct Session {
     pub timeout_ms: i32,
     /// The password a reconnecting client must present.
     pub password: Vec<u8>,
+    /// The connection token whose writes are accepted (see [`Txn::owner`](crate::Txn)).
+    pub owner: u64,
     /// Paths of the session's ephemeral znodes, sorted.
     pub ephemerals: BTreeSet<String>,
 }

@@ -16,7 +16,7 @@ use crate::path;
 use crate::session::Session;
 use crate::tree::{ROOT, Tree, TreeConfig};
 
-const MAGIC: &[u8; 8] = b"PDKSNAP1";
+const MAGIC: &[u8; 8] = b"PDKSNAP2";
 
 /// Why a snapshot could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +268,7 @@ impl Tree {
             w.i64(*id);
             w.i64(i64::from(session.timeout_ms));
             w.blob(&session.password);
+            w.u64(session.owner);
             w.maybe_spill()?;
         }
         // Distinct ACLs, numbered in first-use order of the walk below.
@@ -325,11 +326,13 @@ impl Tree {
             let id = r.i64()?;
             let timeout_ms = r.i32()?;
             let password = r.blob()?;
+            let owner = r.u64()?;
             tree.insert_session(
                 id,
                 Session {
                     timeout_ms,
                     password,
+                    owner,
                     ephemerals: Default::default(),
                 },
             );

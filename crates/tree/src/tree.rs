@@ -360,7 +360,7 @@ impl Tree {
     pub(crate) fn insert_session(&mut self, id: i64, session: Session) {
         self.digest = self
             .digest
-            .wrapping_add(session_hash(id, session.timeout_ms));
+            .wrapping_add(session_hash(id, session.timeout_ms, session.owner));
         self.sessions.insert(id, session);
     }
 
@@ -369,8 +369,19 @@ impl Tree {
         let session = self.sessions.remove(&id)?;
         self.digest = self
             .digest
-            .wrapping_sub(session_hash(id, session.timeout_ms));
+            .wrapping_sub(session_hash(id, session.timeout_ms, session.owner));
         Some(session)
+    }
+
+    /// Changes a session's owner, keeping the digest.
+    pub(crate) fn set_session_owner(&mut self, id: i64, timeout_ms: i32, owner: u64) {
+        if let Some(session) = self.sessions.get_mut(&id) {
+            self.digest = self
+                .digest
+                .wrapping_sub(session_hash(id, timeout_ms, session.owner))
+                .wrapping_add(session_hash(id, timeout_ms, owner));
+            session.owner = owner;
+        }
     }
 
     /// Puts back the before-images recorded by a failed multi, newest first.
@@ -450,7 +461,7 @@ impl Tree {
             );
         });
         for (id, session) in &self.sessions {
-            digest = digest.wrapping_add(session_hash(*id, session.timeout_ms));
+            digest = digest.wrapping_add(session_hash(*id, session.timeout_ms, session.owner));
             let expected = ephemerals.remove(id).unwrap_or_default();
             assert_eq!(session.ephemerals, expected, "ephemerals index of {id:#x}");
         }

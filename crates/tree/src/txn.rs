@@ -16,6 +16,11 @@ pub struct Txn {
     pub session_id: i64,
     /// The caller's authenticated identities (for ACL checks and `auth` ACLs).
     pub auth: Vec<Id>,
+    /// Which connection of the session sent it (a token the server picks per
+    /// connection). Writes from a connection the session has moved away from fail with
+    /// SessionMoved, as in ZooKeeper, so a late entry of an abandoned connection can
+    /// never act after the client's newer requests. 0: server-internal (expiry, reaper).
+    pub owner: u64,
     /// What to do.
     pub op: TxnOp,
 }
@@ -32,6 +37,8 @@ pub enum TxnOp {
     },
     /// End the session (client close or expiry), deleting its ephemerals.
     CloseSession,
+    /// The session re-attached through another connection, `Txn::owner` from now on.
+    MoveSession,
     /// A client write: create*, delete, setData, setACL, check or multi; or a
     /// server-internal deleteContainer from the reaper (session 0).
     Write(Request),

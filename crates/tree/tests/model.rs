@@ -29,7 +29,8 @@ struct MNode {
 #[derive(Clone, Debug, Default)]
 struct Model {
     nodes: BTreeMap<String, MNode>,
-    sessions: BTreeMap<i64, i32>,
+    /// Session id → (timeout, owner).
+    sessions: BTreeMap<i64, (i32, u64)>,
 }
 
 fn parent_of(path: &str) -> String {
@@ -279,10 +280,24 @@ impl Model {
                 if self.sessions.contains_key(&txn.session_id) {
                     return (ErrorCode::SystemError, Response::Empty, trig);
                 }
-                self.sessions.insert(txn.session_id, *timeout_ms);
+                self.sessions
+                    .insert(txn.session_id, (*timeout_ms, txn.owner));
                 (ErrorCode::Ok, Response::Empty, trig)
             }
+            TxnOp::MoveSession => match self.sessions.get_mut(&txn.session_id) {
+                Some(session) => {
+                    session.1 = txn.owner;
+                    (ErrorCode::Ok, Response::Empty, trig)
+                }
+                None => (ErrorCode::SessionExpired, Response::Empty, trig),
+            },
             TxnOp::CloseSession => {
+                if let Some((_, owner)) = self.sessions.get(&txn.session_id)
+                    && txn.owner != 0
+                    && *owner != txn.owner
+                {
+                    return (ErrorCode::SessionMoved, Response::Empty, trig);
+                }
                 if self.sessions.remove(&txn.session_id).is_some() {
                     let mine: Vec<String> = self
                         .nodes
@@ -297,8 +312,12 @@ impl Model {
                 (ErrorCode::Ok, Response::Empty, trig)
             }
             TxnOp::Write(req) => {
-                if !self.sessions.contains_key(&txn.session_id) {
-                    return (ErrorCode::SessionExpired, Response::Empty, trig);
+                match self.sessions.get(&txn.session_id) {
+                    None => return (ErrorCode::SessionExpired, Response::Empty, trig),
+                    Some((_, owner)) if *owner != txn.owner => {
+                        return (ErrorCode::SessionMoved, Response::Empty, trig);
+                    }
+                    Some(_) => {}
                 }
                 match req {
                     Request::Multi(ops) => {
@@ -438,21 +457,24 @@ fn arb_write() -> impl Strategy<Value = Request> {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Txn(i64, TxnOp),
+    /// An entry of session `.0` sent by connection `.1`.
+    Txn(i64, u64, TxnOp),
     Read(i64, Request),
     Snapshot,
 }
 
 fn arb_step() -> impl Strategy<Value = Step> {
     let session = 1..4i64;
+    let owner = prop_oneof![6 => Just(0u64), 1 => Just(1u64)];
     prop_oneof![
-        8 => (session.clone(), arb_write()).prop_map(|(s, r)| {
+        8 => (session.clone(), owner.clone(), arb_write()).prop_map(|(s, o, r)| {
             let r = if let Request::Check(_) = r { Request::Multi(vec![r]) } else { r };
-            Step::Txn(s, TxnOp::Write(r))
+            Step::Txn(s, o, TxnOp::Write(r))
         }),
-        3 => (session.clone(), proptest::collection::vec(arb_write(), 0..4)).prop_map(|(s, ops)| Step::Txn(s, TxnOp::Write(Request::Multi(ops)))),
-        2 => session.clone().prop_map(|s| Step::Txn(s, TxnOp::CreateSession { timeout_ms: 4000, password: vec![s as u8; 16] })),
-        1 => session.clone().prop_map(|s| Step::Txn(s, TxnOp::CloseSession)),
+        3 => (session.clone(), owner.clone(), proptest::collection::vec(arb_write(), 0..4)).prop_map(|(s, o, ops)| Step::Txn(s, o, TxnOp::Write(Request::Multi(ops)))),
+        2 => (session.clone(), owner.clone()).prop_map(|(s, o)| Step::Txn(s, o, TxnOp::CreateSession { timeout_ms: 4000, password: vec![s as u8; 16] })),
+        1 => (session.clone(), owner.clone()).prop_map(|(s, o)| Step::Txn(s, o, TxnOp::CloseSession)),
+        1 => (session.clone(), owner).prop_map(|(s, o)| Step::Txn(s, o, TxnOp::MoveSession)),
         3 => (session, arb_path(), 0..5u8).prop_map(|(s, path, k)| Step::Read(s, match k {
             0 => Request::Exists(PathWatchRequest { path, watch: false }),
             1 => Request::GetData(PathWatchRequest { path, watch: false }),
@@ -479,12 +501,12 @@ proptest! {
         // Session 1 exists from the start so most writes are not SessionExpired.
         let mut zxid = 0;
         let mut steps = steps;
-        steps.insert(0, Step::Txn(1, TxnOp::CreateSession { timeout_ms: 4000, password: vec![1; 16] }));
+        steps.insert(0, Step::Txn(1, 0, TxnOp::CreateSession { timeout_ms: 4000, password: vec![1; 16] }));
         for step in steps {
             match step {
-                Step::Txn(session_id, op) => {
+                Step::Txn(session_id, owner, op) => {
                     zxid += 1;
-                    let txn = Txn { zxid, time_ms: 1000 + zxid, session_id, auth: vec![], op };
+                    let txn = Txn { zxid, time_ms: 1000 + zxid, session_id, auth: vec![], owner, op };
                     let (err, response, triggers) = model.apply(&txn);
                     let applied = tree.apply(txn.clone());
                     prop_assert_eq!(applied.err, err, "{:?}", txn);

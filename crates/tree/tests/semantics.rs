@@ -49,6 +49,7 @@ impl Harness {
             time_ms: 1_000 * self.zxid,
             session_id,
             auth: self.auth.clone(),
+            owner: 0,
             op,
         });
         self.tree.check_invariants();
@@ -191,6 +192,7 @@ fn ttl_rules() {
         time_ms: 0,
         session_id: S1,
         auth: vec![],
+        owner: 0,
         op: TxnOp::CreateSession {
             timeout_ms: 1,
             password: vec![],
@@ -202,6 +204,7 @@ fn ttl_rules() {
         time_ms: 0,
         session_id: S1,
         auth: vec![],
+        owner: 0,
         op: TxnOp::Write(Request::CreateTtl(CreateRequest {
             path: "/t".into(),
             data: None,
@@ -800,8 +803,78 @@ fn applying_out_of_order_is_refused() {
             time_ms: 0,
             session_id: S1,
             auth: vec![],
+            owner: 0,
             op: TxnOp::CloseSession,
         })
     }));
     assert!(result.is_err());
+}
+
+/// Story: a client's write was still in flight from a connection it had abandoned when
+/// it re-attached elsewhere and went on; the late entry must not act after the newer
+/// requests (ZooKeeper answers SessionMoved). Owner tokens in entries enforce that.
+#[test]
+fn writes_from_an_abandoned_connection_are_refused() {
+    let mut h = Harness::new();
+    let entry = |owner: u64, op: TxnOp| Txn {
+        zxid: 0,
+        time_ms: 0,
+        session_id: S1,
+        auth: vec![],
+        owner,
+        op,
+    };
+    let create = |owner: u64| {
+        TxnOp::Write(Request::Create(CreateRequest {
+            path: format!("/from-{owner}"),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 0,
+            ttl: 0,
+        }))
+    };
+    let apply = |h: &mut Harness, mut txn: Txn| {
+        h.zxid += 1;
+        txn.zxid = h.zxid;
+        let applied = h.tree.apply(txn);
+        h.tree.check_invariants();
+        applied
+    };
+    assert_eq!(
+        apply(&mut h, entry(0, create(0))).err,
+        ErrorCode::Ok,
+        "the creating connection owns it"
+    );
+    assert_eq!(
+        apply(&mut h, entry(5, TxnOp::MoveSession)).err,
+        ErrorCode::Ok
+    );
+    assert_eq!(
+        apply(&mut h, entry(0, create(10))).err,
+        ErrorCode::SessionMoved,
+        "old connection refused"
+    );
+    assert!(!h.tree.exists("/from-10"));
+    assert_eq!(
+        apply(&mut h, entry(5, create(5))).err,
+        ErrorCode::Ok,
+        "new connection accepted"
+    );
+    assert_eq!(
+        apply(&mut h, entry(9, TxnOp::CloseSession)).err,
+        ErrorCode::SessionMoved
+    );
+    assert!(
+        h.tree.session(S1).is_some(),
+        "a stale close does not end the session"
+    );
+    // Owner 0 is server-internal: the leader's expiry applies whoever owns the session.
+    assert_eq!(
+        apply(&mut h, entry(0, TxnOp::CloseSession)).session,
+        Some(SessionChange::Closed(S1))
+    );
+    assert_eq!(
+        apply(&mut h, entry(5, TxnOp::MoveSession)).err,
+        ErrorCode::SessionExpired
+    );
 }

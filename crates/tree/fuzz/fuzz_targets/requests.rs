@@ -16,7 +16,7 @@ const SESSION: i64 = 0x0100_0000_0000_0001;
 fuzz_target!(|data: &[u8]| {
     let mut tree = Tree::new(TreeConfig { extended_types_enabled: data.first().is_some_and(|b| b & 1 == 1) });
     let mut zxid = 1;
-    tree.apply(Txn { zxid, time_ms: 0, session_id: SESSION, auth: vec![], op: TxnOp::CreateSession { timeout_ms: 4000, password: vec![0; 16] } });
+    tree.apply(Txn { zxid, time_ms: 0, session_id: SESSION, auth: vec![], owner: 0, op: TxnOp::CreateSession { timeout_ms: 4000, password: vec![0; 16] } });
     let auth = vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "u:hash")];
     let mut codec = FrameCodec::client(1 << 16);
     let mut buf = BytesMut::from(data);
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         let op = packet.request.op_code();
         if op.is_write() && op != OpCode::CreateSession && op != OpCode::CloseSession {
             zxid += 1;
-            let txn = Txn { zxid, time_ms: zxid * 1000, session_id: SESSION, auth: auth.clone(), op: TxnOp::Write(packet.request) };
+            let txn = Txn { zxid, time_ms: zxid * 1000, session_id: SESSION, auth: auth.clone(), owner: 0, op: TxnOp::Write(packet.request) };
             let _ = tree.apply(txn);
         } else {
             let _ = tree.read(SESSION, &packet.request, &auth);
@@ -38,6 +38,6 @@ fuzz_target!(|data: &[u8]| {
         tree.check_invariants();
     }
     zxid += 1;
-    tree.apply(Txn { zxid, time_ms: 0, session_id: SESSION, auth: vec![], op: TxnOp::CloseSession });
+    tree.apply(Txn { zxid, time_ms: 0, session_id: SESSION, auth: vec![], owner: 0, op: TxnOp::CloseSession });
     tree.check_invariants();
 });
