@@ -27,9 +27,13 @@ impl slog::Drain for TracingDrain {
         // Formatting a record (which may carry whole entry payloads) is only worth it
         // when someone listens: raft-rs logs at debug on every append.
         let enabled = match record.level() {
-            slog::Level::Critical | slog::Level::Error => tracing::enabled!(target: "raft", tracing::Level::ERROR),
+            slog::Level::Critical | slog::Level::Error => {
+                tracing::enabled!(target: "raft", tracing::Level::ERROR)
+            }
             slog::Level::Warning => tracing::enabled!(target: "raft", tracing::Level::WARN),
-            slog::Level::Info | slog::Level::Debug => tracing::enabled!(target: "raft", tracing::Level::DEBUG),
+            slog::Level::Info | slog::Level::Debug => {
+                tracing::enabled!(target: "raft", tracing::Level::DEBUG)
+            }
             slog::Level::Trace => tracing::enabled!(target: "raft", tracing::Level::TRACE),
         };
         if !enabled {
