@@ -36,14 +36,14 @@ fn write_configs(dir: &Path) -> (Vec<std::path::PathBuf>, Vec<u16>) {
     let peer: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let mut files = Vec::new();
-    for i in 0..3 {
+    for (i, client_port) in client.iter().enumerate() {
         let data = dir.join(format!("zk{}", i + 1));
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(data.join("myid"), format!("{}\n", i + 1)).unwrap();
         let mut cfg = format!(
             "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n4lw.commands.whitelist=*\n",
             data.display(),
-            client[i]
+            client_port
         );
         for (j, (quorum, election)) in peer.iter().enumerate() {
             cfg.push_str(&format!("server.{}=127.0.0.1:{quorum}:{election}\n", j + 1));

@@ -42,7 +42,9 @@ pub mod pb {
 pub use config::RaftConfig;
 pub use error::{ProposeError, ReadError, StartError, StoreError};
 pub use faults::Faults;
-pub use node::{AppSender, NodeStorage, Proposer, RaftNode, RaftStatus, ReadWait, Role, Submitted};
+pub use node::{
+    AppSender, NodeStorage, Proposer, RaftNode, RaftStatus, ReadWait, Reply, Role, Submitted,
+};
 pub use snapshot_store::{SnapshotId, SnapshotSink, SnapshotStore};
 pub use state_machine::StateMachine;
 pub use storage::{LogStats, LogStore};

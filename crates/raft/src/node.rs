@@ -124,38 +124,33 @@ impl<O> Clone for Proposer<O> {
     }
 }
 
+/// A reply the node will send once: resolves with it, or with `closed` if the node
+/// dropped the request (it is shutting down).
+pub struct Reply<T, E> {
+    receiver: oneshot::Receiver<Result<T, E>>,
+    closed: E,
+}
+
+impl<T, E: Copy + Unpin> Future for Reply<T, E> {
+    type Output = Result<T, E>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let closed = self.closed;
+        std::pin::Pin::new(&mut self.receiver)
+            .poll(cx)
+            .map(|result| result.unwrap_or(Err(closed)))
+    }
+}
+
 /// A proposal queued at the node, in the order it was submitted; resolves with the
 /// state machine's output once the node has applied it.
-pub struct Submitted<O>(oneshot::Receiver<Result<O, ProposeError>>);
-
-impl<O> Future for Submitted<O> {
-    type Output = Result<O, ProposeError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|result| result.unwrap_or(Err(ProposeError::Shutdown)))
-    }
-}
+pub type Submitted<O> = Reply<O, ProposeError>;
 
 /// A read index requested at the node; resolves once the node has applied up to it.
-pub struct ReadWait(oneshot::Receiver<Result<(), ReadError>>);
-
-impl Future for ReadWait {
-    type Output = Result<(), ReadError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|result| result.unwrap_or(Err(ReadError::Shutdown)))
-    }
-}
+pub type ReadWait = Reply<(), ReadError>;
 
 impl<O: Send + 'static> Proposer<O> {
     /// Queues `command` behind every command this handle (or any other) submitted
@@ -167,7 +162,10 @@ impl<O: Send + 'static> Proposer<O> {
             .send(Proposal { command, reply })
             .await
             .map_err(|_| ProposeError::Shutdown)?;
-        Ok(Submitted(result))
+        Ok(Reply {
+            receiver: result,
+            closed: ProposeError::Shutdown,
+        })
     }
 
     /// Proposes `command`; resolves with the state machine's output once this node has
@@ -187,7 +185,10 @@ impl<O: Send + 'static> Proposer<O> {
             .send(Control::ReadIndex(reply))
             .await
             .map_err(|_| ReadError::Shutdown)?;
-        Ok(ReadWait(result))
+        Ok(Reply {
+            receiver: result,
+            closed: ReadError::Shutdown,
+        })
     }
 }
 

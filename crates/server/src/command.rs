@@ -165,7 +165,10 @@ mod tests {
         assert_eq!((txn.op, txn.owner), (created, 42));
         let closed = decode(11, &close_session(1, 2, 0)).unwrap();
         assert_eq!((closed.op, closed.owner), (TxnOp::CloseSession, 0));
-        assert_eq!(decode(12, &move_session(1, 2, 9)).unwrap().op, TxnOp::MoveSession);
+        assert_eq!(
+            decode(12, &move_session(1, 2, 9)).unwrap().op,
+            TxnOp::MoveSession
+        );
         assert!(decode(13, b"\xff\xff").is_err());
     }
 }

@@ -219,14 +219,7 @@ async fn handshake(
         };
         if !valid {
             info!(%addr, session = format_args!("{:#x}", connect.session_id), "re-attach of an unknown or expired session, or wrong password");
-            let expired = ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: 0,
-                session_id: 0,
-                passwd: vec![0; 16],
-                read_only,
-            };
-            let _ = handle.outbound.send(frames::connect(&expired)).await;
+            refuse_as_expired(handle, read_only).await;
             return None;
         }
         // The session moves here: any other connection of it, on this server or
@@ -238,14 +231,7 @@ async fn handshake(
         match ctx.proposer.propose(entry).await {
             Ok(Ok(applied)) if applied.err == ErrorCode::Ok => {}
             Ok(Ok(applied)) if applied.err == ErrorCode::SessionExpired => {
-                let expired = ConnectResponse {
-                    protocol_version: 0,
-                    timeout_ms: 0,
-                    session_id: 0,
-                    passwd: vec![0; 16],
-                    read_only,
-                };
-                let _ = handle.outbound.send(frames::connect(&expired)).await;
+                refuse_as_expired(handle, read_only).await;
                 return None;
             }
             outcome => {
@@ -283,6 +269,19 @@ async fn handshake(
         id: session_id,
         timeout: Duration::from_millis(timeout_ms as u64),
     })
+}
+
+/// Answers a re-attach the way ZooKeeper answers an expired session or a wrong
+/// password: timeout 0, session 0, sixteen zero bytes; the caller then closes.
+async fn refuse_as_expired(handle: &ConnHandle, read_only: Option<bool>) {
+    let expired = ConnectResponse {
+        protocol_version: 0,
+        timeout_ms: 0,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only,
+    };
+    let _ = handle.outbound.send(frames::connect(&expired)).await;
 }
 
 /// Reads requests until the client leaves, misbehaves or is dropped.
