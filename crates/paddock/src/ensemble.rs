@@ -81,6 +81,10 @@ pub async fn start(options: &EnsembleOptions) -> anyhow::Result<(Vec<Server>, St
         ));
         servers.push(server);
     }
+    // All members start together: elect at once rather than after a timeout.
+    if let Some(first) = servers.first() {
+        first.campaign();
+    }
     Ok((servers, hosts.join(",")))
 }
 

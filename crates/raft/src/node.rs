@@ -79,6 +79,7 @@ pub struct RaftStatus {
 enum Control {
     ReadIndex(ReadReply),
     TransferLeader(u64),
+    Campaign,
     Stop,
 }
 
@@ -368,6 +369,12 @@ impl<O: Send + 'static> RaftNode<O> {
         let _ = self.control.try_send(Control::TransferLeader(to));
     }
 
+    /// Starts an election now instead of waiting for the election timeout (a cluster
+    /// whose nodes all start together, like a test fixture, gets a leader at once).
+    pub fn campaign(&self) {
+        let _ = self.control.try_send(Control::Campaign);
+    }
+
     /// The node's current status.
     pub fn status(&self) -> RaftStatus {
         self.status.borrow().clone()
@@ -631,6 +638,11 @@ impl<O: Send + 'static> ReadyLoop<O> {
                 self.raw.read_index(ctx.to_be_bytes().to_vec());
             }
             Control::TransferLeader(to) => self.raw.transfer_leader(to),
+            Control::Campaign => {
+                if let Err(error) = self.raw.campaign() {
+                    debug!(node = self.config.id, %error, "campaign refused");
+                }
+            }
             Control::Stop => self.stopping = true,
         }
     }

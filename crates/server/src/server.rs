@@ -212,6 +212,13 @@ impl Server {
             .collect()
     }
 
+    /// Starts an election now (see [`paddock_raft::RaftNode::campaign`]).
+    pub fn campaign(&self) {
+        if let Some(node) = &self.raft {
+            node.campaign();
+        }
+    }
+
     /// Ends a session as if it had expired (an entry through the log, as the leader's
     /// expiry does), deleting its ephemerals. For tests and operators.
     pub async fn expire_session(&self, session_id: i64) -> Result<(), paddock_raft::ProposeError> {

@@ -140,6 +140,10 @@ impl EnsembleBuilder {
         for (i, (client, peer)) in client_listeners.into_iter().zip(peer_listeners).enumerate() {
             ensemble.boot(i, Some(client), Some(peer)).await?;
         }
+        // Everyone starts together: no need to wait out an election timeout.
+        if let Some(server) = ensemble.slots[0].server.as_ref() {
+            server.campaign();
+        }
         ensemble.wait_for_leader(Duration::from_secs(20)).await?;
         Ok(ensemble)
     }

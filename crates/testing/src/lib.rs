@@ -11,11 +11,49 @@
 //! Everything is torn down when the ensemble is dropped, even if the test panics.
 //! [`BlockingEnsemble`] is the same for tests without an async runtime.
 //!
-//! ```no_run
-//! # async fn example() -> Result<(), paddock_testing::FixtureError> {
-//! let ensemble = paddock_testing::Ensemble::builder().nodes(3).in_memory().start().await?;
-//! let client = zookeeper_client::Client::connect(&ensemble.connect_string()).await.unwrap();
-//! # Ok(()) }
+//! A test takes a lock with the Rust `zookeeper-client` crate, kills the leader, and
+//! the lock (an ephemeral node of a session that survives the failover) still holds:
+//!
+//! ```
+//! use std::time::Duration;
+//! use paddock_testing::Ensemble;
+//! use zookeeper_client as zk;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let mut ensemble = Ensemble::builder().nodes(3).in_memory().start().await.unwrap();
+//! let client = zk::Client::connect(&ensemble.connect_string()).await.unwrap();
+//! let open = zk::Acls::anyone_all();
+//! let options = zk::LockOptions::new(open)
+//!     .with_ancestor_options(zk::CreateMode::Persistent.with_acls(open))
+//!     .unwrap();
+//! let prefix = zk::LockPrefix::new_curator("/locks/job", "worker").unwrap();
+//! let lock = client.lock(prefix, b"worker-1", options).await.unwrap();
+//!
+//! let leader = ensemble.leader().unwrap();
+//! ensemble.kill(leader).await.unwrap();
+//! ensemble.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+//!
+//! // The session (and so the lock) survived; writes under the lock go through.
+//! let (data, _) = client.get_data(lock.lock_path()).await.unwrap();
+//! assert_eq!(data, b"worker-1");
+//! lock.create("/locks/job-output", b"done", &zk::CreateMode::Persistent.with_acls(open))
+//!     .await
+//!     .unwrap();
+//! # ensemble.shutdown().await;
+//! # });
+//! ```
+//!
+//! The same without an async test, through [`BlockingEnsemble`]:
+//!
+//! ```
+//! use paddock_testing::{BlockingEnsemble, Ensemble};
+//!
+//! let mut ensemble = BlockingEnsemble::start(Ensemble::builder().nodes(3).in_memory()).unwrap();
+//! let leader = ensemble.leader().unwrap();
+//! ensemble.partition(&[leader], &[(leader + 1) % 3, (leader + 2) % 3]);
+//! ensemble.heal();
+//! ensemble.restart(leader).unwrap();
+//! assert!(ensemble.wait_for_leader(std::time::Duration::from_secs(10)).is_ok());
 //! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
