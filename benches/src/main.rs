@@ -6,6 +6,7 @@
 //! `--json`). See `--help` for the workloads.
 
 mod conn;
+mod soak;
 mod stats;
 mod workloads;
 
@@ -39,6 +40,10 @@ pub enum Workload {
     /// This machine's floor: median write+fdatasync of 100 bytes (in --data-dir) and
     /// median loopback TCP round trip. Needs no server.
     Floor,
+    /// Ordinary clients while hostile connections misbehave (garbage, truncated frames,
+    /// huge lengths, requests before the handshake, idle and one-byte-a-second
+    /// connections): latency and errors before and during, server RSS before and after.
+    Soak,
 }
 
 /// Command line.
@@ -81,6 +86,15 @@ pub struct Args {
     /// Directory for the floor workload's fsync probe.
     #[arg(long, default_value = "/tmp")]
     pub data_dir: std::path::PathBuf,
+    /// Soak: hostile connections cycling at once.
+    #[arg(long, default_value_t = 50)]
+    pub hostile: usize,
+    /// Soak: idle connections opened and held during the second half.
+    #[arg(long, default_value_t = 2000)]
+    pub idle: usize,
+    /// Soak: server process ids whose RSS to report (repeatable).
+    #[arg(long)]
+    pub pid: Vec<u32>,
 }
 
 impl Args {

@@ -140,6 +140,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         Workload::Fill => fill(args).await,
         Workload::Failover => failover(args).await,
         Workload::Floor => floor(args).await,
+        Workload::Soak => crate::soak::run(args).await,
     }
 }
 
