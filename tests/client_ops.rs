@@ -114,6 +114,9 @@ async fn ephemeral_and_sequential_nodes() {
     assert!(other.list_ephemerals("/").await.unwrap().is_empty());
 
     close(client).await;
+    // `other` may be on another member: catch it up before reading what a different
+    // session changed (ZooKeeper reads are sequentially consistent per session only).
+    other.sync("/").await.unwrap();
     assert_eq!(other.check_stat("/eph").await.unwrap(), None);
     assert_eq!(other.check_stat("/seq/e-0000000002").await.unwrap(), None);
     assert!(
@@ -226,7 +229,9 @@ async fn acls_auth_and_who_am_i() {
     );
     assert_eq!(stat.aversion, 0);
 
-    // Someone else: no read, no write, no ACL read, no delete of children.
+    // Someone else: no read, no write, no ACL read, no delete of children. (A sync
+    // first: `stranger` may sit on another member that has not applied alice's create.)
+    stranger.sync("/secure").await.unwrap();
     assert_eq!(
         stranger.get_data("/secure").await.unwrap_err(),
         zk::Error::NoAuth
@@ -276,6 +281,7 @@ async fn acls_auth_and_who_am_i() {
 
     // Without ADMIN, digest ids come back with the hash hidden.
     let anonymous = connect(&hosts).await;
+    anonymous.sync("/secure").await.unwrap();
     assert_eq!(anonymous.get_data("/secure").await.unwrap().0, b"s");
     let (acl, _) = anonymous.get_acl("/secure").await.unwrap();
     assert_eq!(

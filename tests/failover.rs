@@ -419,6 +419,8 @@ async fn lock_recipe_keeps_mutual_exclusion_through_kills_and_restarts() {
     for task in tasks {
         within(60, task).await.unwrap();
     }
+    // The contenders wrote through other members: catch `setup`'s member up first.
+    setup.sync(COUNTER).await.unwrap();
     let (value, _) = setup.get_data(COUNTER).await.unwrap();
     let value: usize = std::str::from_utf8(&value).unwrap().parse().unwrap();
     let increments = stats.increments.load(Ordering::SeqCst);

@@ -27,6 +27,11 @@ fail() {
 
 now_ms() { date +%s%3N; }
 
+# The REASON a helper gave, else its last line.
+reason() {
+    grep -q '^REASON: ' "$1" && sed -n 's/^REASON: //p' "$1" | tail -1 || tail -1 "$1"
+}
+
 # wait_for_line FILE TEXT SECONDS PID
 wait_for_line() {
     local deadline=$(($(date +%s) + $3))
@@ -58,16 +63,16 @@ mkdir -p "$dir"
 base="/interop/$name-$RANDOM$RANDOM"
 echo "leader is member $leader; holder talks to member $holder, pinned to member $pinned; victim member $victim (pid $(node_pid "$victim"))"
 
-timeout 150 java $JAVA_OPTS -cp "$JAVA_CP" FailoverLatch "$base" "$holder" "$pinned" \
+timeout 150 java $INTEROP_JAVA_OPTS -cp "$JAVA_CP" FailoverLatch "$base" "$holder" "$pinned" \
     "$dir/acks" "$dir/killed" "$dir/stop" >"$dir/latch.out" 2>&1 &
 latch_pid=$!
 timeout 150 /usr/bin/python3 "$HERE/kazoo_failover.py" election "$base" "$holder" "$pinned" \
     "$dir/killed" "$dir/stop" >"$dir/election.out" 2>&1 &
 election_pid=$!
 wait_for_line "$dir/latch.out" READY 60 "$latch_pid" ||
-    fail "Curator side never got ready: $(grep REASON "$dir/latch.out" || tail -1 "$dir/latch.out")"
+    fail "Curator side never got ready: $(reason "$dir/latch.out")"
 wait_for_line "$dir/election.out" READY 60 "$election_pid" ||
-    fail "kazoo side never got ready: $(grep REASON "$dir/election.out" || tail -1 "$dir/election.out")"
+    fail "kazoo side never got ready: $(reason "$dir/election.out")"
 sleep 2
 
 node_kill "$victim"
@@ -98,14 +103,13 @@ latch_rc=$?
 wait "$election_pid"
 election_rc=$?
 latch_pid="" election_pid=""
-cat "$dir/latch.out" | grep -E "^(RESULT|EVENT|REASON)"
-cat "$dir/election.out" | grep -E "^(RESULT|EVENT|REASON)"
-((latch_rc == 0)) || fail "Curator side: $(grep REASON "$dir/latch.out" || echo "exit $latch_rc")"
-((election_rc == 0)) || fail "kazoo side: $(grep REASON "$dir/election.out" || echo "exit $election_rc")"
+grep -E "^(RESULT|EVENT|REASON)" "$dir/latch.out" "$dir/election.out"
+((latch_rc == 0)) || fail "Curator side: $(reason "$dir/latch.out")"
+((election_rc == 0)) || fail "kazoo side: $(reason "$dir/election.out")"
 
 verify=$(/usr/bin/python3 "$HERE/kazoo_failover.py" verify "$base" "$dir/acks" 2>&1)
 echo "$verify"
-grep -q REASON <<<"$verify" && fail "$(grep REASON <<<"$verify" | sed 's/^REASON: //')"
+grep -q '^REASON: ' <<<"$verify" && fail "$(sed -n 's/^REASON: //p' <<<"$verify")"
 
 result() { grep "^RESULT $1=" "$dir/$2" | sed "s/^RESULT $1=//"; }
 {

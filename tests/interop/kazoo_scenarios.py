@@ -76,6 +76,14 @@ class Clients:
                 pass
 
 
+def synced(zk, path):
+    """zk after a sync: its member has applied every write acknowledged so far. Without
+    it a client of another member may read an older state (ZooKeeper's sequential
+    consistency is per session), and a watch set on that state fires for the wrong event."""
+    zk.sync(path)
+    return zk
+
+
 def base_path(name):
     return "/interop/kazoo/%s-%s" % (name, uuid.uuid4().hex[:8])
 
@@ -165,7 +173,7 @@ def election(cs):
     check(section.max_inside == 1, "%d leaders at once" % section.max_inside)
     check(sorted(section.entries) == ["c0", "c1", "c2"],
           "each contender leads once, got %s" % section.entries)
-    check(zks[0].get_children(path) == [], "election nodes left behind")
+    check(synced(zks[0], path).get_children(path) == [], "election nodes left behind")
 
 
 @scenario
@@ -190,7 +198,7 @@ def lock(cs):
 
     run_threads([worker(i) for i in range(3)])
     check(section.max_inside == 1, "%d lock holders at once" % section.max_inside)
-    final = int(zks[0].get(counter_path)[0])
+    final = int(synced(zks[0], counter_path).get(counter_path)[0])
     check(final == 3 * rounds, "lost updates under the lock: %d != %d" % (final, 3 * rounds))
 
     holder, other = zks[0].Lock(path, "holder"), zks[1].Lock(path, "other")
@@ -201,6 +209,7 @@ def lock(cs):
         raise Failure("acquire(timeout) succeeded while held")
     except LockTimeout:
         pass
+    synced(zks[0], path)
     check(holder.contenders() == ["holder"], "contenders %s" % holder.contenders())
     holder.release()
     check(other.acquire(timeout=10), "lock not passed on after release")
@@ -281,7 +290,7 @@ def barrier(cs):
 
     def waiter(i):
         def go():
-            check(zks[i].Barrier(path).wait(30), "barrier wait timed out")
+            check(synced(zks[i], path).Barrier(path).wait(30), "barrier wait timed out")
             passed.append(i)
         return go
 
@@ -327,6 +336,7 @@ def double_barrier(cs):
           "a member passed enter() before all three had arrived")
     check(min(times["leave_done"].values()) >= max(times["leave_call"].values()),
           "a member passed leave() before all three had left")
+    synced(zks[0], path)
     check(zks[0].exists(path) is None or zks[0].get_children(path) == [],
           "double barrier nodes left behind: %s" % zks[0].get_children(path))
 
@@ -344,7 +354,7 @@ def counter(cs):
         return go
 
     run_threads([incr(i) for i in range(3)])
-    c = zks[0].Counter(path)
+    c = synced(zks[0], path).Counter(path)
     check(c.value == 60, "counter is %s, expected 60" % c.value)
     c -= 10
     check(c.pre_value == 60 and c.post_value == 50, "pre/post %s/%s" % (c.pre_value, c.post_value))
@@ -361,17 +371,18 @@ def party(cs):
     parties = [zks[i].Party(path, "member-%d" % i) for i in range(3)]
     for p in parties:
         p.join()
-    watcher = zks[0].Party(path)
+    watcher = synced(zks[0], path).Party(path)
     check(len(watcher) == 3, "party size %d" % len(watcher))
     check(sorted(watcher) == ["member-0", "member-1", "member-2"], "members %s" % list(watcher))
     parties[1].leave()
+    synced(zks[0], path)
     check(sorted(watcher) == ["member-0", "member-2"], "after leave: %s" % list(watcher))
     zks[2].stop()  # the member's session ends: its ephemeral membership goes
     wait_until(lambda: sorted(watcher) == ["member-0"], 10, "member-2 to drop out")
     shallow = [zks[i].ShallowParty(path + "-shallow", "s%d" % i) for i in (0, 1)]
     for p in shallow:
         p.join()
-    check(sorted(zks[0].ShallowParty(path + "-shallow")) == ["s0", "s1"],
+    check(sorted(synced(zks[0], path).ShallowParty(path + "-shallow")) == ["s0", "s1"],
           "shallow party %s" % list(zks[0].ShallowParty(path + "-shallow")))
 
 
@@ -384,7 +395,7 @@ def queue(cs):
     q.put(b"first")
     q.put(b"second")
     q.put(b"urgent", priority=1)
-    qc = consumer.Queue(path)
+    qc = synced(consumer, path).Queue(path)
     check(len(qc) == 4, "queue length %d" % len(qc))
     got = [qc.get() for _ in range(4)]
     check(got == [b"urgent", b"first", b"second", b"low"], "order %s" % got)
@@ -397,7 +408,7 @@ def queue(cs):
 
     def drain(zk):
         def go():
-            qq = zk.Queue(path)
+            qq = synced(zk, path).Queue(path)
             while True:
                 item = qq.get()
                 if item is None:
@@ -462,7 +473,7 @@ def watchers(cs):
     wait_until(lambda: data_events[-1][:2] == (b"v1", 1), 5, "DataWatch on set")
     check(data_events[-1][2] == EventType.CHANGED, "event type %s" % data_events[-1][2])
 
-    ChildrenWatch(zk, path, func=lambda children, event=None: child_events.append(
+    ChildrenWatch(synced(zk, path), path, func=lambda children, event=None: child_events.append(
         (sorted(children), event.type if event else None)), send_event=True)
     wait_until(lambda: child_events[-1:] == [([], None)], 5, "initial ChildrenWatch call")
     writer.create(path + "/a")
@@ -589,7 +600,7 @@ def session_expiry(cs):
         check(len(line) == 2, "child did not create its ephemeral")
         session_id, timeout_ms = int(line[0]), int(line[1])
         check(2000 <= timeout_ms <= 4000, "negotiated timeout %d ms" % timeout_ms)
-        zk = cs.new()
+        zk = synced(cs.new(), path)
         stat = zk.exists(path)
         check(stat is not None and stat.ephemeralOwner == session_id,
               "ephemeral owner %s, session %#x" % (stat and hex(stat.ephemeralOwner), session_id))
@@ -620,7 +631,8 @@ def session_expire_by_id(cs):
     victim.create(path + "/e", b"x", ephemeral=True, makepath=True)
     session_id, password = victim.client_id
     deleted = threading.Event()
-    observer.exists(path + "/e", watch=lambda e: e.type == EventType.DELETED and deleted.set())
+    check(synced(observer, path).exists(path + "/e", watch=lambda e: e.type == EventType.DELETED and deleted.set()),
+          "observer does not see the ephemeral")
     # Reattach with a wrong password first: the session must survive that.
     intruder = KazooClient(hosts=SERVERS[0], client_id=(session_id, b"x" * 16), timeout=10)
     try:

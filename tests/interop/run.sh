@@ -48,7 +48,7 @@ JAVA_JARS=(curator-client curator-framework curator-recipes curator-x-discovery
     jackson-core jackson-databind jackson-annotations
     netty-buffer netty-codec netty-common netty-handler netty-resolver netty-transport
     netty-transport-native-epoll netty-transport-native-unix-common commons-io)
-JAVA_OPTS="-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xmx256m -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.showDateTime=true"
+INTEROP_JAVA_OPTS="-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xmx256m -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.showDateTime=true"
 
 log() { echo "[interop $(date +%T)] $*" >&2; }
 
@@ -59,10 +59,10 @@ scenario_table() {
         echo "kazoo.$s|/usr/bin/python3 $HERE/kazoo_scenarios.py $s"
     done
     for s in $(java -cp "$JAVA_CP" CuratorScenarios --list); do
-        echo "curator.$s|java $JAVA_OPTS -cp $JAVA_CP CuratorScenarios $s"
+        echo "curator.$s|java $INTEROP_JAVA_OPTS -cp $JAVA_CP CuratorScenarios $s"
     done
     for s in $(java -cp "$JAVA_CP" ZkClientScenarios --list); do
-        echo "javaclient.$s|java $JAVA_OPTS -cp $JAVA_CP ZkClientScenarios $s"
+        echo "javaclient.$s|java $INTEROP_JAVA_OPTS -cp $JAVA_CP ZkClientScenarios $s"
     done
     for s in $("$HERE/zkcli.sh" --list); do
         echo "cli.$s|$HERE/zkcli.sh $s"
@@ -97,7 +97,7 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/paddock-interop.XXXXXX")
 mkdir -p "$WORK/logs" "$WORK/classes"
-export WORK TARGET HERE REPO JAVA_OPTS
+export WORK TARGET HERE REPO INTEROP_JAVA_OPTS
 JAVA_CP="$WORK/classes"
 for jar in "${JAVA_JARS[@]}"; do JAVA_CP+=":/usr/share/java/$jar.jar"; done
 export JAVA_CP
@@ -189,6 +189,10 @@ while IFS='|' read -r name command; do
     cluster_heal || log "could not bring all three members back"
 done < <(scenario_table)
 
+if ((passed + failed == 0)); then
+    echo "run.sh: no scenario matches ${ONLY[*]} (see --list)" >&2
+    exit 2
+fi
 log "suite took $(($(date +%s) - suite_start)) s"
 echo "$passed passed, $failed failed"
 ((failed == 0))

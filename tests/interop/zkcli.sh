@@ -7,7 +7,9 @@
 #   zkcli.sh NAME       run one; exit 0 on success, else "REASON: …" as the last line
 #
 # Uses INTEROP_CONNECT / INTEROP_SERVERS from run.sh. Every scenario works under a fresh
-# path. The transcript of each session is printed, so the scenario log shows it.
+# path. The transcript of each session is printed, so the scenario log shows it. A
+# session on another member than the one that wrote starts with `sync`, since reads are
+# only sequentially consistent per session.
 set -euo pipefail
 
 ZKCLI=${ZKCLI:-/usr/share/zookeeper/bin/zkCli.sh}
@@ -93,6 +95,7 @@ EOF
         "Node does not exist: $BASE/tree"
     # The ephemeral belonged to that session: another session no longer sees it.
     t=$(zkcli "${SERVERS[1]}" <<EOF
+sync $BASE
 ls $BASE
 stat $BASE/seq-0000000002
 deleteall $BASE
@@ -127,6 +130,7 @@ EOF
         "'digest,'alice:$hash" ": cdrwa" "'world,'anyone" ": r" "aclVersion = 1" \
         "Created $BASE/mine" "'digest,'alice:$hash" ": cdrwa"
     t=$(zkcli "${SERVERS[2]}" <<EOF
+sync $BASE
 get $BASE/private
 set $BASE/private nope
 get $BASE/open
@@ -143,6 +147,7 @@ EOF
     expect "$t" "Insufficient permission : $BASE/private" "Insufficient permission : $BASE/private" \
         "data" "Insufficient permission : $BASE/open" "Insufficient permission : $BASE/private" "yes"
     t=$(zkcli "${SERVERS[0]}" <<EOF
+sync $BASE
 get $BASE/private
 addauth digest alice:secret
 deleteall $BASE
@@ -191,7 +196,7 @@ cli_mt() {
         fail "ls's child watch did not fire on delete"
     grep -qxF "$BASE/eph: rc = 0" <<<"$t" || fail "delete failed"
     # A second session: the first one's ephemerals are gone, the rest remain.
-    t=$(cli_mt_session "${SERVERS[0]}" "ls $BASE" "get $BASE/seq0000000001" \
+    t=$(cli_mt_session "${SERVERS[0]}" "sync $BASE" "ls $BASE" "get $BASE/seq0000000001" \
         "delete $BASE/seq0000000001" "delete $BASE" "ls $BASE")
     grep -qxF "	seq0000000001" <<<"$t" || fail "persistent sequential node missing in a new session"
     refuse "$t" "both0000000002"

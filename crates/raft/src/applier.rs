@@ -36,11 +36,12 @@ pub(crate) type ReadReply = oneshot::Sender<Result<(), ReadError>>;
 
 /// What the Ready loop sends the applier, in order.
 pub(crate) enum ToApplier<O> {
-    /// A proposal of this node entered Raft; its result goes to `reply`.
+    /// A proposal of this node entered Raft during `term`; its result goes to `reply`.
     Register {
         seq: u64,
         reply: ProposalReply<O>,
         deadline: Instant,
+        term: u64,
     },
     /// Committed entries, durable, in log order.
     Entries(Vec<Entry>),
@@ -67,6 +68,14 @@ pub(crate) enum FromApplier {
     Fatal(String),
 }
 
+/// A proposal of this node waiting to be applied.
+pub(crate) struct Waiting<O> {
+    reply: ProposalReply<O>,
+    deadline: Instant,
+    /// The term in which it was proposed.
+    term: u64,
+}
+
 pub(crate) struct Applier<S: StateMachine> {
     pub node_id: u64,
     pub machine: S,
@@ -76,7 +85,7 @@ pub(crate) struct Applier<S: StateMachine> {
     pub snapshot_entries_max: u64,
     pub snapshot_bytes_max: u64,
     pub bytes_since_snapshot: u64,
-    pub pending: BTreeMap<u64, (ProposalReply<S::Output>, Instant)>,
+    pub pending: BTreeMap<u64, Waiting<S::Output>>,
     pub reads: Vec<(u64, ReadReply, Instant)>,
     pub to_raft: mpsc::UnboundedSender<FromApplier>,
 }
@@ -91,8 +100,8 @@ impl<S: StateMachine> Applier<S> {
             }
             self.expire(Instant::now());
         }
-        for (_, (reply, _)) in std::mem::take(&mut self.pending) {
-            let _ = reply.send(Err(ProposeError::Shutdown));
+        for (_, waiting) in std::mem::take(&mut self.pending) {
+            let _ = waiting.reply.send(Err(ProposeError::Shutdown));
         }
         for (_, reply, _) in self.reads.drain(..) {
             let _ = reply.send(Err(ReadError::Shutdown));
@@ -106,8 +115,16 @@ impl<S: StateMachine> Applier<S> {
                 seq,
                 reply,
                 deadline,
+                term,
             } => {
-                self.pending.insert(seq, (reply, deadline));
+                self.pending.insert(
+                    seq,
+                    Waiting {
+                        reply,
+                        deadline,
+                        term,
+                    },
+                );
             }
             ToApplier::Entries(entries) => {
                 for entry in entries {
@@ -128,8 +145,8 @@ impl<S: StateMachine> Applier<S> {
             ToApplier::Restore(id) => self.restore(id),
             ToApplier::LeaderChanged { grace } => {
                 let deadline = Instant::now() + grace;
-                for (_, pending_deadline) in self.pending.values_mut() {
-                    *pending_deadline = (*pending_deadline).min(deadline);
+                for waiting in self.pending.values_mut() {
+                    waiting.deadline = waiting.deadline.min(deadline);
                 }
             }
         }
@@ -143,6 +160,9 @@ impl<S: StateMachine> Applier<S> {
         if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
             // Leader no-ops; membership is static, so conf changes carry nothing to apply.
             self.machine.apply_noop(entry.index);
+            if entry.get_entry_type() == EntryType::EntryNormal {
+                self.fail_lost(entry.term);
+            }
             return;
         }
         self.bytes_since_snapshot += entry.data.len() as u64;
@@ -157,12 +177,30 @@ impl<S: StateMachine> Applier<S> {
         // one still waiting was lost with a leader and will never be applied.
         let older: Vec<u64> = self.pending.range(..seq).map(|(s, _)| *s).collect();
         for old in older {
-            if let Some((reply, _)) = self.pending.remove(&old) {
-                let _ = reply.send(Err(ProposeError::Dropped));
+            if let Some(waiting) = self.pending.remove(&old) {
+                let _ = waiting.reply.send(Err(ProposeError::Dropped));
             }
         }
-        if let Some((reply, _)) = self.pending.remove(&seq) {
-            let _ = reply.send(Ok(output));
+        if let Some(waiting) = self.pending.remove(&seq) {
+            let _ = waiting.reply.send(Ok(output));
+        }
+    }
+
+    /// A leader of `term` has had its first entry (the empty one it appends on election)
+    /// applied. Everything of earlier terms it will ever commit sits before that entry,
+    /// so a proposal from an earlier term still waiting now was lost with its leader.
+    /// Failing it at once (rather than at a timeout) lets the client retry right away.
+    fn fail_lost(&mut self, term: u64) {
+        let lost: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, waiting)| waiting.term < term)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in lost {
+            if let Some(waiting) = self.pending.remove(&seq) {
+                let _ = waiting.reply.send(Err(ProposeError::Dropped));
+            }
         }
     }
 
@@ -182,12 +220,12 @@ impl<S: StateMachine> Applier<S> {
         let expired: Vec<u64> = self
             .pending
             .iter()
-            .filter(|(_, (_, deadline))| *deadline <= now)
+            .filter(|(_, waiting)| waiting.deadline <= now)
             .map(|(seq, _)| *seq)
             .collect();
         for seq in expired {
-            if let Some((reply, _)) = self.pending.remove(&seq) {
-                let _ = reply.send(Err(ProposeError::Timeout));
+            if let Some(waiting) = self.pending.remove(&seq) {
+                let _ = waiting.reply.send(Err(ProposeError::Timeout));
             }
         }
         let (expired, waiting): (Vec<_>, Vec<_>) = self
@@ -258,8 +296,8 @@ impl<S: StateMachine> Applier<S> {
                 self.last_snapshot = id;
                 self.bytes_since_snapshot = 0;
                 // Our own proposals inside the snapshot will never be seen applied.
-                for (_, (reply, _)) in std::mem::take(&mut self.pending) {
-                    let _ = reply.send(Err(ProposeError::Dropped));
+                for (_, waiting) in std::mem::take(&mut self.pending) {
+                    let _ = waiting.reply.send(Err(ProposeError::Dropped));
                 }
                 let _ = self.to_raft.send(FromApplier::Applied(id.0));
                 self.complete_reads();

@@ -610,6 +610,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
             seq,
             reply: proposal.reply,
             deadline,
+            term: self.raw.raft.term,
         });
         let context = proposal_context(self.config.id, seq);
         if self.raw.propose(context, proposal.command).is_err() {

@@ -99,6 +99,7 @@ pub(crate) async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tracker = ExpiryTracker::default();
     let mut leading_term = None;
+    let mut leaderless = Leaderless::default();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -111,6 +112,24 @@ pub(crate) async fn run(
         }
         let touched: Vec<i64> = ctx.shared.touched.lock().drain().collect();
         let status = ctx.status.borrow().clone();
+        if leaderless.observe(
+            status.leader_id != 0,
+            Instant::now(),
+            ctx.shared.config.tick,
+        ) {
+            // Cut off from the majority: like a ZooKeeper follower that lost its leader,
+            // stop serving, so clients move to a server that can still commit instead of
+            // waiting here until their sessions expire.
+            let core = ctx.shared.core.lock();
+            warn!(
+                node = ctx.shared.node_id,
+                connections = core.conns.len(),
+                "no leader for a tick; disconnecting clients"
+            );
+            for handle in core.conns.values() {
+                handle.closer.cancel();
+            }
+        }
         if status.role != Role::Leader {
             if leading_term.take().is_some() {
                 tracker.clear();
@@ -162,6 +181,30 @@ pub(crate) async fn run(
     }
 }
 
+/// Tracks how long this server has gone without a leader.
+#[derive(Debug, Default)]
+struct Leaderless {
+    since: Option<Instant>,
+    acted: bool,
+}
+
+impl Leaderless {
+    /// Notes whether a leader is known at `now`; true once per leaderless stretch, when
+    /// it has lasted `grace`.
+    fn observe(&mut self, has_leader: bool, now: Instant, grace: Duration) -> bool {
+        if has_leader {
+            *self = Self::default();
+            return false;
+        }
+        let since = *self.since.get_or_insert(now);
+        if !self.acted && now.duration_since(since) >= grace {
+            self.acted = true;
+            return true;
+        }
+        false
+    }
+}
+
 fn handle_message(
     ctx: &Context,
     tracker: &mut ExpiryTracker,
@@ -198,6 +241,26 @@ fn handle_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaderless_acts_once_per_stretch() {
+        let start = Instant::now();
+        let grace = Duration::from_secs(2);
+        let mut leaderless = Leaderless::default();
+        assert!(!leaderless.observe(false, start, grace));
+        assert!(!leaderless.observe(false, start + grace / 2, grace));
+        assert!(leaderless.observe(false, start + grace, grace));
+        assert!(
+            !leaderless.observe(false, start + grace * 3, grace),
+            "only once"
+        );
+        assert!(!leaderless.observe(true, start + grace * 4, grace));
+        assert!(!leaderless.observe(false, start + grace * 5, grace));
+        assert!(
+            leaderless.observe(false, start + grace * 6, grace),
+            "a new stretch"
+        );
+    }
 
     #[test]
     fn tracker_expires_silent_sessions_only() {

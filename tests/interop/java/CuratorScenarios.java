@@ -114,10 +114,13 @@ public final class CuratorScenarios {
         selectors.forEach(LeaderSelector::start);
         Support.waitUntil(() -> terms.values().stream().allMatch(c -> c.get() >= 2), 30_000,
                 "every selector to lead twice");
-        Collection<Participant> participants = selectors.get(0).getParticipants();
-        Support.check(participants.size() == 3, "participants: " + participants);
-        Support.check(participants.stream().filter(Participant::isLeader).count() <= 1,
-                "more than one participant marked leader: " + participants);
+        // Selectors re-queue after each term, so catch a moment when all three are queued.
+        Support.waitUntil(() -> selectors.get(0).getParticipants().size() == 3, 10_000, "three participants");
+        for (int i = 0; i < 20; i++) {
+            Collection<Participant> participants = selectors.get(i % 3).getParticipants();
+            Support.check(participants.stream().filter(Participant::isLeader).count() <= 1,
+                    "more than one participant marked leader: " + participants);
+        }
         Support.check(section.maxInside() == 1, section.maxInside() + " leaders at once");
     }
 
@@ -192,6 +195,7 @@ public final class CuratorScenarios {
         }
         Support.parallel(60_000, workers);
         Support.check(section.maxInside() == 1, section.maxInside() + " holders at once");
+        Support.sync(cs.get(0), counter);
         int value = Integer.parseInt(new String(cs.get(0).getData().forPath(counter), UTF_8));
         Support.check(value == 45, "counter " + value + " != 45: lost updates under the mutex");
 
@@ -199,8 +203,8 @@ public final class CuratorScenarios {
         InterProcessMutex b = new InterProcessMutex(cs.get(1), path);
         a.acquire();
         Support.check(a.acquire(1, TimeUnit.SECONDS), "re-entrant acquire failed");
-        Support.check(!b.acquire(300, TimeUnit.MILLISECONDS), "second process acquired a held mutex");
         Support.check(a.getParticipantNodes().size() == 1, "participants " + a.getParticipantNodes());
+        Support.check(!b.acquire(300, TimeUnit.MILLISECONDS), "second process acquired a held mutex");
         a.release();
         Support.check(!b.acquire(300, TimeUnit.MILLISECONDS), "released once of twice, yet acquired");
         a.release();
@@ -273,8 +277,9 @@ public final class CuratorScenarios {
         InterProcessSemaphoreV2 s1 = new InterProcessSemaphoreV2(cs.get(1), path, 2);
         Collection<Lease> two = s0.acquire(2, 10, TimeUnit.SECONDS);
         Support.check(two != null && two.size() == 2, "could not take both leases");
-        Support.check(s1.acquire(300, TimeUnit.MILLISECONDS) == null, "third lease granted");
+        Support.sync(cs.get(1), path);
         Support.check(s1.getParticipantNodes().size() == 2, "participants " + s1.getParticipantNodes());
+        Support.check(s1.acquire(300, TimeUnit.MILLISECONDS) == null, "third lease granted");
         s0.returnAll(two);
         Lease lease = s1.acquire(10, TimeUnit.SECONDS);
         Support.check(lease != null, "lease not granted after return");
@@ -290,6 +295,7 @@ public final class CuratorScenarios {
             CuratorFramework c = cs.get(i);
             new Thread(() -> {
                 try {
+                    Support.sync(c, path);
                     if (new DistributedBarrier(c, path).waitOnBarrier(30, TimeUnit.SECONDS)) {
                         passed.countDown();
                     }
@@ -379,6 +385,7 @@ public final class CuratorScenarios {
             });
         }
         Support.parallel(60_000, workers);
+        Support.sync(cs.get(0), path);
         DistributedAtomicLong n = new DistributedAtomicLong(cs.get(0), path, new RetryNTimes(10, 10));
         Support.check(failures.get() == 0, failures.get() + " increments failed or repeated a value");
         Support.check(n.get().postValue() == 60, "value " + n.get().postValue() + " != 60");
@@ -399,6 +406,7 @@ public final class CuratorScenarios {
         writer.create().creatingParentsIfNeeded().forPath(path + "/pre", "p".getBytes(UTF_8));
         List<String> events = new CopyOnWriteArrayList<>();
         CountDownLatch initialized = new CountDownLatch(1);
+        Support.sync(cs.get(0), path);
         CuratorCache cache = Support.closeLater(CuratorCache.build(cs.get(0), path));
         cache.listenable().addListener(CuratorCacheListener.builder()
                 .forAll((type, oldData, data) -> {
@@ -412,6 +420,10 @@ public final class CuratorScenarios {
         Support.check(cache.get(path + "/pre").isPresent(), "initial child missing from cache");
         writer.create().forPath(path + "/a", "1".getBytes(UTF_8));
         writer.create().forPath(path + "/a/deep", "2".getBytes(UTF_8));
+        // Let the cache see the first version, or it may load "1b" straight away and
+        // (rightly) report no change.
+        Support.waitUntil(() -> cache.get(path + "/a").isPresent() && cache.get(path + "/a/deep").isPresent(), 10_000,
+                "cache to see the new nodes; events " + events);
         writer.setData().forPath(path + "/a", "1b".getBytes(UTF_8));
         writer.create().withMode(CreateMode.EPHEMERAL).forPath(path + "/eph", new byte[0]);
         writer.delete().forPath(path + "/pre");
@@ -435,6 +447,7 @@ public final class CuratorScenarios {
         node.start();
         Support.check(node.waitForInitialCreate(20, TimeUnit.SECONDS), "node never created");
         CuratorFramework other = cs.get(1);
+        Support.sync(other, path);
         Stat stat = other.checkExists().forPath(path);
         Support.check(stat != null && stat.getEphemeralOwner() == cs.get(0).getZookeeperClient().getZooKeeper().getSessionId(),
                 "ephemeral owner mismatch: " + stat);
@@ -487,6 +500,7 @@ public final class CuratorScenarios {
         discovery(cs.get(0), path, i1);
         ServiceDiscovery<Details> d2 = discovery(cs.get(1), path, i2);
         ServiceDiscovery<Details> client = discovery(cs.get(2), path, null);
+        Support.sync(cs.get(2), path);
         Support.check(client.queryForNames().equals(List.of("api")), "names " + client.queryForNames());
         Collection<ServiceInstance<Details>> found = client.queryForInstances("api");
         Set<String> regions = found.stream().map(i -> i.getPayload().getRegion()).collect(Collectors.toSet());

@@ -70,6 +70,26 @@ final class Support {
                 + (last == null ? "" : " (last error: " + last + ")"));
     }
 
+    /**
+     * Waits until the client's member has applied every write acknowledged so far.
+     * Without it a client of another member may read an older state (ZooKeeper's
+     * sequential consistency is per session), and a watch set on that state fires for
+     * the wrong event.
+     */
+    static void sync(ZooKeeper zk, String path) throws InterruptedException {
+        CountDownLatch done = new CountDownLatch(1);
+        int[] rc = {-1};
+        zk.sync(path, (code, p, ctx) -> {
+            rc[0] = code;
+            done.countDown();
+        }, null);
+        check(done.await(20, TimeUnit.SECONDS) && rc[0] == 0, "sync " + path + " failed (rc " + rc[0] + ")");
+    }
+
+    static void sync(CuratorFramework client, String path) throws Exception {
+        sync(client.getZookeeperClient().getZooKeeper(), path);
+    }
+
     /** A fresh path under /interop/java for one scenario. */
     static String base(String name) {
         return "/interop/java/" + name + "-" + UUID.randomUUID().toString().substring(0, 8);

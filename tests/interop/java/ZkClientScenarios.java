@@ -24,7 +24,6 @@ import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.Watcher.Event.EventType;
 import org.apache.zookeeper.Watcher.Event.KeeperState;
 import org.apache.zookeeper.Watcher.WatcherType;
-import org.apache.zookeeper.ZooDefs;
 import org.apache.zookeeper.ZooDefs.Ids;
 import org.apache.zookeeper.ZooDefs.Perms;
 import org.apache.zookeeper.ZooKeeper;
@@ -146,6 +145,7 @@ public final class ZkClientScenarios {
         // The default watcher (watch=true).
         Events def = new Events();
         ZooKeeper zd = Support.zk(Support.SERVERS[2], def);
+        Support.sync(zd, p);
         zd.exists(p, true);
         w.create(p, NONE, OPEN, CreateMode.PERSISTENT);
         def.expect(EventType.NodeCreated, p);
@@ -233,6 +233,7 @@ public final class ZkClientScenarios {
         CuttableProxy proxy = Support.closeLater(new CuttableProxy(Support.SERVERS[0]));
         List<KeeperState> states = new CopyOnWriteArrayList<>();
         ZooKeeper zk = Support.zk(proxy.address(), e -> states.add(e.getState()));
+        Support.sync(zk, p);
         long session = zk.getSessionId();
         Events ev = new Events();
         Events pev = new Events();
@@ -307,6 +308,7 @@ public final class ZkClientScenarios {
         CuttableProxy proxy = Support.closeLater(new CuttableProxy(Support.SERVERS[0]));
         List<KeeperState> states = new CopyOnWriteArrayList<>();
         ZooKeeper zk = Support.zk(proxy.address(), e -> states.add(e.getState()));
+        Support.sync(zk, p);
         Events ev = new Events();
         CountDownLatch registered = new CountDownLatch(count);
         for (String path : paths) {
@@ -341,6 +343,7 @@ public final class ZkClientScenarios {
         ZooKeeper zk = Support.zk(Support.SERVERS[0]);
         ZooKeeper w = Support.zk(Support.SERVERS[2]);
         mkdirs(w, p);
+        Support.sync(zk, p);
         Events dw = new Events();
         Events cw = new Events();
         zk.getData(p, dw, null);
@@ -569,6 +572,7 @@ public final class ZkClientScenarios {
         Support.check(zk.getEphemerals().containsAll(mine) && !zk.getEphemerals().contains(p + "/theirs"),
                 "getEphemerals() " + zk.getEphemerals());
         Support.check(other.getEphemerals(p).equals(List.of(p + "/theirs")), "other's ephemerals " + other.getEphemerals(p));
+        Support.sync(zk, p);
         int all = zk.getAllChildrenNumber(p);
         Support.check(all == 6, "getAllChildrenNumber " + all + " (expected 6)");
         Support.check(zk.getAllChildrenNumber(p + "/e1") == 0, "leaf count");
@@ -593,6 +597,7 @@ public final class ZkClientScenarios {
 
         owner.create(p + "/private", "secret".getBytes(UTF_8), aliceAll, CreateMode.PERSISTENT);
         owner.create(p + "/shared", "public".getBytes(UTF_8), aliceAllWorldRead, CreateMode.PERSISTENT);
+        Support.sync(anon, p);
         Support.check(anon.exists(p + "/private", false) != null, "exists needs no permission");
         expectCode(KeeperException.Code.NOAUTH, () -> anon.getData(p + "/private", false, null), "anon getData private");
         expectCode(KeeperException.Code.NOAUTH, () -> anon.getACL(p + "/private", new Stat()), "anon getACL private");
@@ -610,6 +615,7 @@ public final class ZkClientScenarios {
         Support.check(full.get(0).getId().getId().equals(hash), "owner sees digest " + full.get(0).getId());
 
         ZooKeeper wrong = Support.zk(Support.SERVERS[2]);
+        Support.sync(wrong, p);
         wrong.addAuthInfo("digest", "alice:wrong".getBytes(UTF_8));
         expectCode(KeeperException.Code.NOAUTH, () -> wrong.getData(p + "/private", false, null), "wrong password");
         ZooKeeper right = Support.zk(Support.SERVERS[2]);
@@ -632,13 +638,16 @@ public final class ZkClientScenarios {
                 "setACL with a wrong aversion");
         Stat after = owner.setACL(p + "/private", OPEN, stat.getAversion());
         Support.check(after.getAversion() == stat.getAversion() + 1, "aversion " + after.getAversion());
+        Support.sync(anon, p);
         anon.setData(p + "/private", "open now".getBytes(UTF_8), -1);
         expectCode(KeeperException.Code.NOAUTH, () -> anon.setACL(p + "/shared", OPEN, -1), "anon setACL");
         // Delete is checked against the parent's ACL.
         owner.create(p + "/parent", NONE, Arrays.asList(new ACL(Perms.ALL & ~Perms.DELETE, Ids.ANYONE_ID_UNSAFE),
                 new ACL(Perms.ALL, alice)), CreateMode.PERSISTENT);
+        Support.sync(anon, p);
         anon.create(p + "/parent/child", NONE, OPEN, CreateMode.PERSISTENT);
         expectCode(KeeperException.Code.NOAUTH, () -> anon.delete(p + "/parent/child", -1), "delete without DELETE on parent");
+        Support.sync(owner, p);
         owner.delete(p + "/parent/child", -1);
     }
 
