@@ -248,6 +248,16 @@ async fn handshake(
         .store(i64::from(timeout_ms), Ordering::Release);
     {
         let mut core = shared.core.lock();
+        // Another attach may have taken the session over since ours applied (a stale
+        // ConnectRequest read late, say): then this connection must not serve it.
+        let owned = core
+            .tree
+            .session(session_id)
+            .is_some_and(|s| s.owner == handle.info.owner);
+        if !owned {
+            info!(%addr, session = format_args!("{session_id:#x}"), "session taken over by a newer attach; closing");
+            return None;
+        }
         core.conns.insert(conn, handle.clone());
         core.sessions.insert(session_id, conn);
     }

@@ -213,9 +213,27 @@ impl StateMachine for Machine {
         let txn = command::decode(index as i64, bytes).inspect_err(|error| {
             warn!(index, %error, "undecodable log entry skipped");
         })?;
+        let moved = matches!(txn.op, paddock_tree::TxnOp::MoveSession)
+            .then_some((txn.session_id, txn.owner));
         let mut core = self.shared.core.lock();
         let applied = core.tree.apply(txn);
         self.shared.last_zxid.store(applied.zxid, Ordering::Release);
+        if let Some((id, owner)) = moved
+            && applied.err.is_ok()
+        {
+            // The log decides who owns a session: a local connection of it that is not
+            // the new owner would have every write refused (SessionMoved). Drop it; its
+            // client re-attaches, and the newest attach wins.
+            if let Some(handle) = core.sessions.get(&id).and_then(|c| core.conns.get(c))
+                && handle.info.owner != owner
+            {
+                debug!(
+                    session = format_args!("{id:#x}"),
+                    "session owned elsewhere now; dropping its connection here"
+                );
+                handle.closer.cancel();
+            }
+        }
         core.notify(&applied.triggers, applied.zxid, &self.shared.metrics);
         if let Some(SessionChange::Closed(id)) = applied.session {
             // Expired (or closed through another server): the client must reconnect
