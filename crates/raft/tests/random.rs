@@ -47,11 +47,13 @@ async fn run(seed: u64, steps: usize) {
                 schedule.push(format!("restart {id}"));
                 cluster.restart(id).await;
             }
-            // A lost disk is survivable only while every other replica is up and caught
-            // up (as with ZooKeeper: a wiped node votes like a new one, and could elect
-            // a stale node). Wipe only then, and let it catch up before more faults.
+            // A lost disk is survivable only while a leader is established and every
+            // replica is up and caught up (as with ZooKeeper): a wiped node votes like
+            // a new one, so it could elect a stale node, or vote a second time in a
+            // term it already voted in and elect two leaders in that term. Wipe only
+            // then, and let it catch up before more faults.
             4 if up.len() == 3 && !partitioned => {
-                cluster.wait_converged(0).await;
+                cluster.wait_stable().await;
                 let id = up[rng.gen_range(0..up.len())];
                 schedule.push(format!("wipe+restart {id}"));
                 cluster.wipe(id).await;

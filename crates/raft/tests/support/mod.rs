@@ -237,6 +237,31 @@ impl Cluster {
         }
     }
 
+    /// Waits until every running node follows one leader in one term and all have
+    /// applied the same commands: the moment a disk may be lost safely.
+    pub async fn wait_stable(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let leader = self.wait_leader().await;
+            let term = self.node(leader).status().term;
+            let same_term = self
+                .up_ids()
+                .iter()
+                .all(|id| self.node(*id).status().term == term);
+            if same_term {
+                self.wait_converged(0).await;
+                if self.node(leader).status().term == term {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cluster did not settle in one term"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn wait_leader(&self) -> u64 {
         self.wait_leader_among(&self.up_ids(), Duration::from_secs(10))
             .await
