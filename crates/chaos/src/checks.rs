@@ -130,7 +130,10 @@ pub fn check_creates(records: &[CreateRecord], listing: &BTreeMap<String, Vec<St
     } else {
         Verdict::fail(
             NAME,
-            format!("{} problems among {acked} acknowledged creates", problems.len()),
+            format!(
+                "{} problems among {acked} acknowledged creates",
+                problems.len()
+            ),
             problems,
         )
     }
@@ -156,7 +159,11 @@ pub fn check_counter(acked: u64, unknown: u64, final_value: Result<i64, String>)
                 format!("{} increments applied that nobody sent", value - high)
             }],
         ),
-        Err(why) => Verdict::fail(NAME, format!("could not read the final value: {why}"), Vec::new()),
+        Err(why) => Verdict::fail(
+            NAME,
+            format!("could not read the final value: {why}"),
+            Vec::new(),
+        ),
     }
 }
 
@@ -209,7 +216,9 @@ pub fn check_lock(writes: &[FenceWrite], acquisitions: u64) -> Verdict {
         if let Some(problem) = problem {
             let from = i.saturating_sub(4);
             let to = (i + 4).min(sorted.len());
-            let mut detail = vec![format!("fence writes by zxid around the violation ({problem}):")];
+            let mut detail = vec![format!(
+                "fence writes by zxid around the violation ({problem}):"
+            )];
             for (j, w) in sorted.iter().enumerate().take(to).skip(from) {
                 let mark = if j == i || j == i - 1 { ">>" } else { "  " };
                 detail.push(format!("{mark} {}", show(w)));
@@ -299,17 +308,72 @@ pub fn check_liveness(per_node: &[(usize, Result<Duration, String>)], limit: Dur
     if problems.is_empty() {
         Verdict::pass(
             NAME,
-            format!(
-                "every node served a write within {slowest:.1?} of the heal (limit {limit:?})"
-            ),
+            format!("every node served a write within {slowest:.1?} of the heal (limit {limit:?})"),
         )
     } else {
         Verdict::fail(
             NAME,
-            format!("{} nodes did not serve a write within {limit:?}", problems.len()),
+            format!(
+                "{} nodes did not serve a write within {limit:?}",
+                problems.len()
+            ),
             problems,
         )
     }
+}
+
+/// A reply of `SessionMoved` that reached a client: the error ZooKeeper gives to a
+/// connection that is no longer its session's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedReply {
+    /// When the reply came, ns since the start of the run.
+    pub at_ns: u64,
+    /// Which worker got it.
+    pub worker: String,
+    /// Its session.
+    pub session: i64,
+}
+
+/// No client ever gets `SessionMoved`. A client has one connection at a time, and the
+/// server makes a re-attaching connection the session's owner before answering it;
+/// a request still in flight on an abandoned connection may be refused with
+/// SessionMoved, but that reply goes to the abandoned socket. So a SessionMoved that
+/// arrives at all means the live connection is not its session's owner — its writes
+/// are refused while its reads and pings carry on.
+pub fn check_session_moved(replies: &[MovedReply]) -> Verdict {
+    const NAME: &str = "no SessionMoved to a live connection";
+    if replies.is_empty() {
+        return Verdict::pass(NAME, "no client was ever told its session moved");
+    }
+    let mut by_session: BTreeMap<(i64, &str), Vec<u64>> = BTreeMap::new();
+    for r in replies {
+        by_session
+            .entry((r.session, r.worker.as_str()))
+            .or_default()
+            .push(r.at_ns);
+    }
+    let detail = by_session
+        .iter()
+        .map(|((session, worker), times)| {
+            let first = times.iter().min().copied().unwrap_or_default();
+            let last = times.iter().max().copied().unwrap_or_default();
+            format!(
+                "session 0x{session:x} ({worker}): {} requests refused with SessionMoved from +{} to +{}",
+                times.len(),
+                seconds(first),
+                seconds(last)
+            )
+        })
+        .collect();
+    Verdict::fail(
+        NAME,
+        format!(
+            "{} SessionMoved replies on {} live sessions",
+            replies.len(),
+            by_session.len()
+        ),
+        detail,
+    )
 }
 
 #[cfg(test)]
@@ -328,7 +392,10 @@ mod tests {
     }
 
     fn listing(names: &[&str]) -> BTreeMap<String, Vec<String>> {
-        BTreeMap::from([("/b".to_owned(), names.iter().map(|s| s.to_string()).collect())])
+        BTreeMap::from([(
+            "/b".to_owned(),
+            names.iter().map(|s| s.to_string()).collect(),
+        )])
     }
 
     #[test]
@@ -338,7 +405,10 @@ mod tests {
             created(1, 1, "w1n1", CreateOutcome::Unknown),
             created(1, 2, "w1n2", CreateOutcome::Acked { seq: 2 }),
         ];
-        let v = check_creates(&records, &listing(&["w1n0-0000000000", "w1n1-0000000001", "w1n2-0000000002"]));
+        let v = check_creates(
+            &records,
+            &listing(&["w1n0-0000000000", "w1n1-0000000001", "w1n2-0000000002"]),
+        );
         assert_eq!(v.status, Status::Pass, "{v:?}");
         // The unknown one may also be absent.
         let v = check_creates(&records, &listing(&["w1n0-0000000000", "w1n2-0000000002"]));
@@ -368,7 +438,10 @@ mod tests {
             created(1, 0, "w1n0", CreateOutcome::Acked { seq: 5 }),
             created(1, 1, "w1n1", CreateOutcome::Acked { seq: 4 }),
         ];
-        let v = check_creates(&reordered, &listing(&["w1n0-0000000005", "w1n1-0000000004"]));
+        let v = check_creates(
+            &reordered,
+            &listing(&["w1n0-0000000005", "w1n1-0000000004"]),
+        );
         assert_eq!(v.status, Status::Fail);
     }
 
@@ -378,7 +451,10 @@ mod tests {
         assert_eq!(check_counter(10, 2, Ok(12)).status, Status::Pass);
         assert_eq!(check_counter(10, 2, Ok(9)).status, Status::Fail);
         assert_eq!(check_counter(10, 2, Ok(13)).status, Status::Fail);
-        assert_eq!(check_counter(10, 2, Err("down".into())).status, Status::Fail);
+        assert_eq!(
+            check_counter(10, 2, Err("down".into())).status,
+            Status::Fail
+        );
     }
 
     fn fence(seq: i64, mzxid: i64) -> FenceWrite {
@@ -394,7 +470,13 @@ mod tests {
 
     #[test]
     fn lock_holders_in_zxid_order_pass() {
-        let writes = [fence(1, 10), fence(1, 11), fence(3, 15), fence(4, 20), fence(4, 21)];
+        let writes = [
+            fence(1, 10),
+            fence(1, 11),
+            fence(3, 15),
+            fence(4, 20),
+            fence(4, 21),
+        ];
         assert_eq!(check_lock(&writes, 3).status, Status::Pass);
     }
 
@@ -404,7 +486,12 @@ mod tests {
         let writes = [fence(1, 10), fence(2, 11), fence(1, 12)];
         let v = check_lock(&writes, 2);
         assert_eq!(v.status, Status::Fail);
-        assert!(v.detail.iter().any(|l| l.starts_with(">>") && l.contains("0xc")), "{v:?}");
+        assert!(
+            v.detail
+                .iter()
+                .any(|l| l.starts_with(">>") && l.contains("0xc")),
+            "{v:?}"
+        );
         let same_zxid = [fence(1, 10), fence(2, 10)];
         assert_eq!(check_lock(&same_zxid, 2).status, Status::Fail);
     }
@@ -427,6 +514,27 @@ mod tests {
             check_converged(&[(0, Some((5, 9))), (1, None)]).status,
             Status::Fail
         );
+    }
+
+    #[test]
+    fn session_moved_replies_fail() {
+        assert_eq!(check_session_moved(&[]).status, Status::Pass);
+        let replies = [
+            MovedReply {
+                at_ns: 1_000_000_000,
+                worker: "counter-0".into(),
+                session: 0x42,
+            },
+            MovedReply {
+                at_ns: 3_000_000_000,
+                worker: "counter-0".into(),
+                session: 0x42,
+            },
+        ];
+        let v = check_session_moved(&replies);
+        assert_eq!(v.status, Status::Fail);
+        assert_eq!(v.detail.len(), 1);
+        assert!(v.detail[0].contains("2 requests"), "{v:?}");
     }
 
     #[test]

@@ -17,8 +17,9 @@
 //!   linearizable (with the point where the search got stuck) or gave-up.
 //! - [`register`]: the compare-and-set register model of a znode (value, version), the
 //!   per-key check and the shrinking of a failing key history to a minimal slice.
-//! - [`checks`]: the other safety checkers — acknowledged sequential creates, counter
-//!   bounds, lock fencing by zxid, session expiry, convergence of replicas.
+//! - [`checks`]: the other checkers — acknowledged sequential creates, counter bounds,
+//!   lock fencing by zxid, session expiry, no `SessionMoved` reaching a live client,
+//!   convergence of replicas, liveness after the heal.
 //! - [`schedule`]: the nemeses and the seeded, reproducible schedule of fault steps,
 //!   plus the bridge and majorities-ring topologies.
 //!

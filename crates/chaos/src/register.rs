@@ -130,8 +130,16 @@ fn seconds(ns: u64) -> String {
 
 impl fmt::Display for RegisterOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let end = self.return_ns.map_or_else(|| "         ?  ".to_owned(), seconds);
-        write!(f, "[{} → {}] p{:<3} ", seconds(self.call_ns), end, self.process)?;
+        let end = self
+            .return_ns
+            .map_or_else(|| "         ?  ".to_owned(), seconds);
+        write!(
+            f,
+            "[{} → {}] p{:<3} ",
+            seconds(self.call_ns),
+            end,
+            self.process
+        )?;
         match &self.call {
             RegisterCall::Read => write!(f, "read")?,
             RegisterCall::Cas {
@@ -205,10 +213,8 @@ impl Model for Register {
                 RegisterReturn::Read { .. } | RegisterReturn::NoNode => {}
             },
             (RegisterCall::Write { value }, ret) => match (ret, version) {
-                (RegisterReturn::Written { version: new }, Some(v)) => {
-                    if *new == v + 1 {
-                        next.push(Some((value.clone(), *new)));
-                    }
+                (RegisterReturn::Written { version: new }, Some(v)) if *new == v + 1 => {
+                    next.push(Some((value.clone(), *new)));
                 }
                 (RegisterReturn::Unknown, Some(v)) => next.push(Some((value.clone(), v + 1))),
                 _ => {}
@@ -290,6 +296,9 @@ pub fn offending_slice(ops: &[RegisterOp], stuck: usize, small: usize) -> Vec<Re
     chosen.into_iter().map(|i| ops[i].clone()).collect()
 }
 
+/// A shrunk failing history this short is shown whole.
+const SLICE_SMALL: usize = 12;
+
 /// Per-key results of checking every register key.
 #[derive(Debug, Default)]
 pub struct RegisterReport {
@@ -328,8 +337,7 @@ pub fn check_all<'a>(
                     ops.len(),
                     shrunk.len()
                 )];
-                if let Linearizability::NotLinearizable { stuck, .. } = check_key(&shrunk, budget)
-                {
+                if let Linearizability::NotLinearizable { stuck, .. } = check_key(&shrunk, budget) {
                     lines.push(format!(
                         "  the search could not place: {}",
                         shrunk[stuck.op]
@@ -339,7 +347,14 @@ pub fn check_all<'a>(
                         stuck.prefix.len(),
                         stuck.state
                     ));
-                    for op in offending_slice(&shrunk, stuck.op, 40) {
+                    let slice = offending_slice(&shrunk, stuck.op, SLICE_SMALL);
+                    if slice.len() < shrunk.len() {
+                        lines.push(format!(
+                            "  the {} ops around it (the last 5 completed before it began, and all overlapping it):",
+                            slice.len()
+                        ));
+                    }
+                    for op in slice {
                         lines.push(format!("  {op}"));
                     }
                 }
@@ -409,7 +424,14 @@ mod tests {
         )
     }
 
-    fn cas(p: usize, call: u64, ret: u64, expected: i32, value: &str, out: RegisterReturn) -> RegisterOp {
+    fn cas(
+        p: usize,
+        call: u64,
+        ret: u64,
+        expected: i32,
+        value: &str,
+        out: RegisterReturn,
+    ) -> RegisterOp {
         RegisterOp::completed(
             p,
             call,
@@ -486,10 +508,7 @@ mod tests {
 
     #[test]
     fn two_successful_cas_from_the_same_version_are_not_linearizable() {
-        let ops = [
-            cas(1, 0, 10, 0, "a", ok(1)),
-            cas(2, 1, 11, 0, "b", ok(1)),
-        ];
+        let ops = [cas(1, 0, 10, 0, "a", ok(1)), cas(2, 1, 11, 0, "b", ok(1))];
         assert!(!linearizable(&ops));
         // One of them failing is fine, in either order.
         let ops = [
@@ -584,10 +603,7 @@ mod tests {
             .collect();
         ops.push(read(99, 100, 110, "nobody wrote this", 3));
         let ops = prepare(&ops);
-        assert_eq!(
-            check_key(&ops, 50),
-            Linearizability::GaveUp { steps: 50 }
-        );
+        assert_eq!(check_key(&ops, 50), Linearizability::GaveUp { steps: 50 });
         assert!(matches!(
             check_key(&ops, 10_000_000),
             Linearizability::NotLinearizable { .. }
@@ -615,7 +631,12 @@ mod tests {
         // The shrunk slice is the write and the stale read, nothing else.
         let shrunk = shrink(&prepare(&ops), 1_000_000);
         assert_eq!(shrunk.len(), 2, "{shrunk:#?}");
-        assert!(verdict.detail.iter().any(|l| l.contains("p3") && l.contains("read")));
+        assert!(
+            verdict
+                .detail
+                .iter()
+                .any(|l| l.contains("p3") && l.contains("read"))
+        );
     }
 
     #[test]
@@ -623,7 +644,10 @@ mod tests {
         let a = [cas(1, 0, 10, 0, "a", ok(1)), read(2, 20, 30, "a", 1)];
         let b = [read(1, 0, 10, "", 0)];
         let verdict = check_all(
-            [("k0".to_owned(), a.as_slice()), ("k1".to_owned(), b.as_slice())],
+            [
+                ("k0".to_owned(), a.as_slice()),
+                ("k1".to_owned(), b.as_slice()),
+            ],
             1000,
         );
         assert_eq!(verdict.status, Status::Pass, "{verdict:?}");

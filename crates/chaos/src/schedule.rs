@@ -104,7 +104,10 @@ pub fn parse_nemeses(list: &str) -> Result<Vec<Nemesis>, String> {
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let nemesis = Nemesis::from_name(name).ok_or_else(|| {
             let known: Vec<&str> = Nemesis::ALL.iter().map(|n| n.name()).collect();
-            format!("unknown nemesis {name:?} (known: {}, or all)", known.join(", "))
+            format!(
+                "unknown nemesis {name:?} (known: {}, or all)",
+                known.join(", ")
+            )
         })?;
         if !out.contains(&nemesis) {
             out.push(nemesis);
@@ -128,7 +131,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("bad duration {text:?}: expected a number"));
         }
@@ -136,7 +141,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|e| format!("bad duration {text:?}: {e}"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         total += match unit {
@@ -144,7 +151,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => Duration::from_secs(number),
             "m" => Duration::from_secs(number * 60),
             "h" => Duration::from_secs(number * 3600),
-            _ => return Err(format!("bad duration {text:?}: unit {unit:?} (ms, s, m, h)")),
+            _ => {
+                return Err(format!(
+                    "bad duration {text:?}: unit {unit:?} (ms, s, m, h)"
+                ));
+            }
         };
     }
     Ok(total)
@@ -222,7 +233,11 @@ impl Iterator for Schedule {
         let pick = self.rng.gen_range(0..u64::MAX);
         let t = self.timing;
         let fault = match nemesis {
-            Nemesis::Pause => between(&mut self.rng, t.pause_min, t.pause_min + Duration::from_secs(2)),
+            Nemesis::Pause => between(
+                &mut self.rng,
+                t.pause_min,
+                t.pause_min + Duration::from_secs(2),
+            ),
             Nemesis::RestartAll => between(&mut self.rng, Duration::from_millis(300), t.fault_min),
             _ => between(&mut self.rng, t.fault_min, t.fault_max),
         };
@@ -311,9 +326,15 @@ mod tests {
 
     #[test]
     fn schedule_is_reproducible_from_its_seed() {
-        let a: Vec<Step> = Schedule::new(42, &Nemesis::ALL, Timing::default()).take(20).collect();
-        let b: Vec<Step> = Schedule::new(42, &Nemesis::ALL, Timing::default()).take(20).collect();
-        let c: Vec<Step> = Schedule::new(43, &Nemesis::ALL, Timing::default()).take(20).collect();
+        let a: Vec<Step> = Schedule::new(42, &Nemesis::ALL, Timing::default())
+            .take(20)
+            .collect();
+        let b: Vec<Step> = Schedule::new(42, &Nemesis::ALL, Timing::default())
+            .take(20)
+            .collect();
+        let c: Vec<Step> = Schedule::new(43, &Nemesis::ALL, Timing::default())
+            .take(20)
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         let pauses = Schedule::new(7, &[Nemesis::Pause], Timing::default()).take(10);
@@ -330,7 +351,9 @@ mod tests {
     fn bridge_leaves_only_the_bridge_seeing_everyone() {
         for pick in 0..20 {
             let (cuts, _) = bridge_cuts(5, pick);
-            let full: Vec<usize> = (0..5).filter(|&i| reachable(5, &cuts, i).len() == 5).collect();
+            let full: Vec<usize> = (0..5)
+                .filter(|&i| reachable(5, &cuts, i).len() == 5)
+                .collect();
             assert_eq!(full.len(), 1, "pick {pick}: {cuts:?}");
             for i in 0..5 {
                 assert!(reachable(5, &cuts, i).len() >= 3);

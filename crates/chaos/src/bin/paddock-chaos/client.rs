@@ -2,8 +2,11 @@
 //! and timed, gated operations whose outcome is ok, a definite failure or unknown.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use paddock_chaos::checks::MovedReply;
+use parking_lot::Mutex;
 use zookeeper_client as zk;
 
 /// Persistent znodes, open to anyone.
@@ -27,21 +30,37 @@ pub fn ends_session(error: &zk::Error) -> bool {
     )
 }
 
+/// Where `SessionMoved` replies are recorded.
+pub type MovedSink = Arc<Mutex<Vec<MovedReply>>>;
+
 /// A session to a fixed set of hosts that is replaced when it ends (expired, closed)
 /// or when the workload abandons it.
 pub struct Conn {
     hosts: String,
     session_timeout: Duration,
     client: Option<zk::Client>,
+    worker: String,
+    clock: Clock,
+    moved: MovedSink,
 }
 
 impl Conn {
-    /// A session (made on first use) to `hosts` ("h:p,h:p").
-    pub fn new(hosts: String, session_timeout: Duration) -> Self {
+    /// A session (made on first use) to `hosts` ("h:p,h:p") for `worker`; SessionMoved
+    /// replies it is told of go to `moved`.
+    pub fn new(
+        hosts: String,
+        session_timeout: Duration,
+        worker: String,
+        clock: Clock,
+        moved: MovedSink,
+    ) -> Self {
         Self {
             hosts,
             session_timeout,
             client: None,
+            worker,
+            clock,
+            moved,
         }
     }
 
@@ -57,8 +76,7 @@ impl Conn {
             }
         }
         let connector = zk::Client::connector().with_session_timeout(self.session_timeout);
-        match tokio::time::timeout(self.session_timeout * 2, connector.connect(&self.hosts)).await
-        {
+        match tokio::time::timeout(self.session_timeout * 2, connector.connect(&self.hosts)).await {
             Ok(Ok(client)) => {
                 self.client = Some(client.clone());
                 Some(client)
@@ -70,8 +88,17 @@ impl Conn {
         }
     }
 
-    /// Notes an error: drops the session if the error ended it.
+    /// Notes an error: records a SessionMoved, drops the session if the error ended it.
     pub fn note(&mut self, error: &zk::Error) {
+        if *error == zk::Error::SessionMoved
+            && let Some(client) = &self.client
+        {
+            self.moved.lock().push(MovedReply {
+                at_ns: self.clock.now(),
+                worker: self.worker.clone(),
+                session: client.session_id().0,
+            });
+        }
         if ends_session(error) {
             self.client = None;
         }

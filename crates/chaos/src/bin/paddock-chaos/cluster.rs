@@ -50,7 +50,11 @@ impl Cluster {
             }
             Mode::Processes => Cluster::Processes(Processes::start(paddock, nodes)?),
         };
-        if cluster.wait_for_leader(Duration::from_secs(30)).await.is_none() {
+        if cluster
+            .wait_for_leader(Duration::from_secs(30))
+            .await
+            .is_none()
+        {
             bail!("no leader within 30 s of starting");
         }
         Ok(cluster)

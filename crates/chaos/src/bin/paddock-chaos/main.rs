@@ -5,7 +5,9 @@
 //! 3-node run and an in-process 5-node run with every nemesis including partitions, and
 //! a run of three `paddock serve` processes with kill -9 and SIGSTOP/SIGCONT. Every run
 //! prints its seed and the command that repeats it; the last line is `N passed, M failed`
-//! and the exit status is non-zero on any failure.
+//! and the exit status is non-zero on any failure. A failed processes run keeps its
+//! directory (zoo.cfg files, data, one log per node); `PADDOCK_LOG` sets the servers'
+//! `RUST_LOG` (default `warn`), e.g. `PADDOCK_LOG=info,paddock_server::connection=debug`.
 
 mod client;
 mod cluster;
@@ -52,7 +54,7 @@ struct Cli {
     nodes: Option<usize>,
     /// Total fault-injection time of one pass of the plan, split evenly among its runs
     /// (e.g. 30s, 2m, 30m). Setup and final checks add about 10 s per run.
-    #[arg(long, default_value = "84s", value_parser = parse_duration)]
+    #[arg(long, default_value = "96s", value_parser = parse_duration)]
     duration: Duration,
     /// Seed of the nemesis schedules and workload choices (default: from the clock).
     #[arg(long)]

@@ -136,7 +136,8 @@ impl Processes {
         &self.client_ports
     }
 
-    /// Starts node `i` (its log appends to `node<i+1>.log`).
+    /// Starts node `i` (its log appends to `node<i+1>.log`, at the level `PADDOCK_LOG`
+    /// gives in `RUST_LOG` syntax, default warn).
     pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
         let log = OpenOptions::new()
             .create(true)
@@ -145,7 +146,10 @@ impl Processes {
         let child = Command::new(&self.binary)
             .args(["serve", "--config"])
             .arg(&self.configs[i])
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("PADDOCK_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -165,16 +169,12 @@ impl Processes {
         self.children[i].is_some()
     }
 
-    /// Whether node `i` is paused.
-    pub fn is_paused(&self, i: usize) -> bool {
-        self.paused[i]
-    }
-
     /// kill -9 node `i`.
     pub fn kill(&mut self, i: usize) -> anyhow::Result<()> {
         if let Some(mut child) = self.children[i].take() {
             if let Ok(Some(status)) = child.try_wait() {
-                self.crashes.push(format!("node {i}: exited by itself: {status}"));
+                self.crashes
+                    .push(format!("node {i}: exited by itself: {status}"));
             }
             child.kill().ok();
             child.wait().with_context(|| format!("reaping node {i}"))?;
@@ -221,7 +221,8 @@ impl Processes {
             if let Some(child) = slot
                 && let Ok(Some(status)) = child.try_wait()
             {
-                self.crashes.push(format!("node {i}: exited by itself: {status}"));
+                self.crashes
+                    .push(format!("node {i}: exited by itself: {status}"));
                 *slot = None;
             }
         }
