@@ -2,7 +2,7 @@
 # Installs what tests/interop/run.sh needs on a fresh Debian 12 machine, all from Debian
 # packages: Apache ZooKeeper 3.8 (server for --target zookeeper, zkCli.sh, the Java
 # client), the C client's cli_mt, kazoo for /usr/bin/python3, Curator 5.4 and the jars
-# the Java scenarios load, and a JDK with javac. Does nothing when everything is there;
+# the Java scenarios load, a JDK with javac, and iproute2 (paddock-chaos uses `ip netns`). Does nothing when everything is there;
 # otherwise runs apt-get update once and apt-get install -y.
 set -euo pipefail
 
@@ -23,6 +23,7 @@ packages=(
     libjackson2-annotations-java
     libnetty-java
     libcommons-io-java
+    iproute2                   # `ip netns` for paddock-chaos's real partitions between processes
 )
 
 missing=()

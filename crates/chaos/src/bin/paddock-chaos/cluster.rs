@@ -9,6 +9,7 @@ use paddock_raft::RaftConfig;
 use paddock_testing::Ensemble;
 
 use crate::Mode;
+use crate::netns::Network;
 use crate::processes::Processes;
 
 /// A cluster under test.
@@ -32,8 +33,14 @@ fn tune_raft(raft: &mut RaftConfig) {
 }
 
 impl Cluster {
-    /// Starts a cluster of `nodes` and waits for a leader.
-    pub async fn start(mode: Mode, nodes: usize, paddock: &Path) -> anyhow::Result<Self> {
+    /// Starts a cluster of `nodes` and waits for a leader; processes run on a private
+    /// network of namespaces when `private_network` is set.
+    pub async fn start(
+        mode: Mode,
+        nodes: usize,
+        paddock: &Path,
+        private_network: bool,
+    ) -> anyhow::Result<Self> {
         let cluster = match mode {
             Mode::InProcess => {
                 let ensemble = Ensemble::builder()
@@ -48,7 +55,16 @@ impl Cluster {
                     paused: None,
                 }
             }
-            Mode::Processes => Cluster::Processes(Processes::start(paddock, nodes)?),
+            Mode::Processes => {
+                let network = if private_network {
+                    let network = Network::create(nodes).context("making the private network")?;
+                    println!("    network: {}", network.describe());
+                    Some(network)
+                } else {
+                    None
+                };
+                Cluster::Processes(Processes::start(paddock, nodes, network)?)
+            }
         };
         if cluster
             .wait_for_leader(Duration::from_secs(30))
@@ -68,17 +84,13 @@ impl Cluster {
         }
     }
 
-    /// `127.0.0.1:port` of each node's client port.
+    /// `host:port` of each node's client port.
     pub fn hosts(&self) -> Vec<String> {
         match self {
             Cluster::InProcess { ensemble, .. } => (0..ensemble.len())
                 .map(|i| ensemble.node(i).client_addr().to_string())
                 .collect(),
-            Cluster::Processes(p) => p
-                .client_ports()
-                .iter()
-                .map(|port| format!("127.0.0.1:{port}"))
-                .collect(),
+            Cluster::Processes(p) => p.client_addrs().iter().map(|a| a.to_string()).collect(),
         }
     }
 
@@ -178,7 +190,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// Cuts directed links (from, to) between node indices. In-process only.
+    /// Cuts directed links (from, to) between node indices: through the fault seam
+    /// in-process, with blackhole routes for processes on a private network.
     pub fn cut(&self, links: &[(usize, usize)]) -> anyhow::Result<()> {
         match self {
             Cluster::InProcess { ensemble, .. } => {
@@ -187,16 +200,32 @@ impl Cluster {
                 }
                 Ok(())
             }
-            Cluster::Processes(_) => bail!("partitions need the in-process mode"),
+            Cluster::Processes(p) => {
+                let Some(network) = p.network() else {
+                    bail!("partitions between processes need the private network");
+                };
+                for &(from, to) in links {
+                    network.cut(from, to)?;
+                }
+                Ok(())
+            }
         }
     }
 
     /// Removes every network fault.
-    pub fn heal(&mut self) {
-        if let Cluster::InProcess { ensemble, paused } = self {
-            ensemble.heal();
-            *paused = None;
+    pub fn heal(&mut self) -> anyhow::Result<()> {
+        match self {
+            Cluster::InProcess { ensemble, paused } => {
+                ensemble.heal();
+                *paused = None;
+            }
+            Cluster::Processes(p) => {
+                if let Some(network) = p.network() {
+                    network.heal()?;
+                }
+            }
         }
+        Ok(())
     }
 
     /// Kills node `i` and deletes what it stored.
@@ -254,7 +283,7 @@ impl Cluster {
 
     /// Heals the network, resumes paused nodes and restarts dead ones.
     pub async fn recover_all(&mut self) -> anyhow::Result<()> {
-        self.heal();
+        self.heal()?;
         if let Cluster::Processes(p) = self {
             p.reap_crashes();
         }

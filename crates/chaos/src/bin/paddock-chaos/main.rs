@@ -3,7 +3,8 @@
 //!
 //! With no flags it is the CI short run (about two minutes on two cores): an in-process
 //! 3-node run and an in-process 5-node run with every nemesis including partitions, and
-//! a run of three `paddock serve` processes with kill -9 and SIGSTOP/SIGCONT. Every run
+//! a run of three `paddock serve` processes with kill -9, SIGSTOP/SIGCONT, wiped disks
+//! and — where network namespaces can be made (root) — real partitions. Every run
 //! prints its seed and the command that repeats it; the last line is `N passed, M failed`
 //! and the exit status is non-zero on any failure. A failed processes run keeps its
 //! directory (zoo.cfg files, data, one log per node); `PADDOCK_LOG` sets the servers'
@@ -12,6 +13,7 @@
 mod client;
 mod cluster;
 mod nemesis;
+mod netns;
 mod processes;
 mod run;
 mod workload;
@@ -70,6 +72,10 @@ struct Cli {
     /// one beside this executable).
     #[arg(long)]
     paddock: Option<PathBuf>,
+    /// Run the processes on 127.0.0.1 even where network namespaces can be made (then
+    /// partitions are skipped in processes mode).
+    #[arg(long)]
+    loopback: bool,
 }
 
 /// One run of the plan.
@@ -87,14 +93,21 @@ pub struct RunSpec {
     pub nemeses: Vec<Nemesis>,
     /// The paddock binary (processes mode).
     pub paddock: PathBuf,
+    /// Processes mode: one network namespace per node, so partitions are real.
+    pub private_network: bool,
 }
 
 impl RunSpec {
     /// The command line that repeats this run alone.
     fn repeat_command(&self) -> String {
         let names: Vec<&str> = self.nemeses.iter().map(|n| n.name()).collect();
+        let loopback = if self.mode == Mode::Processes && !self.private_network {
+            " --loopback"
+        } else {
+            ""
+        };
         format!(
-            "paddock-chaos --mode {} --nodes {} --seed {} --duration {}s --nemesis {}",
+            "paddock-chaos --mode {} --nodes {} --seed {} --duration {}s --nemesis {}{loopback}",
             self.mode.name(),
             self.nodes,
             self.seed,
@@ -176,6 +189,12 @@ fn real_main() -> anyhow::Result<bool> {
             .map(|d| d.as_nanos() as u64 % 1_000_000_000)
             .unwrap_or(1)
     });
+    let private_network = needs_processes && !cli.loopback && netns::Network::available();
+    if needs_processes && !cli.loopback && !private_network {
+        println!(
+            "paddock-chaos: cannot make network namespaces here (needs root and `ip`); processes share 127.0.0.1"
+        );
+    }
     let per_run = cli.duration / plan.len() as u32;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -200,6 +219,7 @@ fn real_main() -> anyhow::Result<bool> {
                 duration: per_run,
                 nemeses: nemeses.clone(),
                 paddock: paddock.clone(),
+                private_network,
             };
             index += 1;
             println!();

@@ -153,7 +153,7 @@ impl Nemeses {
                     step.fault
                 ));
                 tokio::time::sleep(step.fault).await;
-                self.cluster.lock().await.heal();
+                self.cluster.lock().await.heal()?;
                 self.note(format!("{name}: healed"));
             }
             Nemesis::IsolateFollower => {
@@ -170,7 +170,7 @@ impl Nemeses {
                     step.fault
                 ));
                 tokio::time::sleep(step.fault).await;
-                self.cluster.lock().await.heal();
+                self.cluster.lock().await.heal()?;
                 self.note(format!("{name}: healed"));
             }
             Nemesis::Bridge | Nemesis::Ring => {
@@ -186,7 +186,7 @@ impl Nemeses {
                     step.fault
                 ));
                 tokio::time::sleep(step.fault).await;
-                self.cluster.lock().await.heal();
+                self.cluster.lock().await.heal()?;
                 self.note(format!("{name}: healed"));
             }
             Nemesis::RestartAll => {

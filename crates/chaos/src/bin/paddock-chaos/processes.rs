@@ -1,14 +1,18 @@
 //! A cluster of separate `paddock serve` processes, each configured from its own zoo.cfg
 //! (dataDir/myid, clientPort) in a temporary directory, as a ZooKeeper ensemble is.
-//! Faults are real: SIGKILL, SIGSTOP/SIGCONT, deleting a data directory.
+//! Faults are real: SIGKILL, SIGSTOP/SIGCONT, deleting a data directory, and — on a
+//! private network of namespaces — packets dropped between nodes.
 
 use std::fs::OpenOptions;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::netns::Network;
 
 /// ZooKeeper tickTime for the processes: sessions may last 2–20 ticks (0.4–4 s).
 pub const TICK_MS: u64 = 200;
@@ -23,9 +27,11 @@ pub struct Processes {
     logs: Vec<PathBuf>,
     children: Vec<Option<Child>>,
     paused: Vec<bool>,
-    client_ports: Vec<u16>,
+    client_addrs: Vec<SocketAddr>,
     /// Exits nobody asked for (a crash is a bug), as "node N: status".
     crashes: Vec<String>,
+    /// The namespaces the nodes run in, if any (dropped last: after the processes).
+    network: Option<Network>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -48,9 +54,9 @@ fn signal(pid: u32, name: &str) -> anyhow::Result<()> {
 
 /// Sends a four-letter word and reads the answer (empty if the node does not answer
 /// within a second).
-pub async fn four_letter(port: u16, word: &str) -> String {
+pub async fn four_letter(addr: SocketAddr, word: &str) -> String {
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
         stream.write_all(word.as_bytes()).await?;
         let mut out = String::new();
         stream.read_to_string(&mut out).await?;
@@ -75,32 +81,45 @@ fn mntr_value<'a>(mntr: &'a str, key: &str) -> Option<&'a str> {
 }
 
 impl Processes {
-    /// Writes the configs and starts every node.
-    pub fn start(binary: &Path, nodes: usize) -> anyhow::Result<Self> {
+    /// Writes the configs and starts every node: each in its own network namespace
+    /// when `network` is given, else all on 127.0.0.1.
+    pub fn start(binary: &Path, nodes: usize, network: Option<Network>) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("paddock-chaos")
             .tempdir()
             .context("making a temporary directory")?;
+        let hosts: Vec<IpAddr> = (0..nodes)
+            .map(|i| match &network {
+                Some(network) => IpAddr::V4(network.node_addr(i)),
+                None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            })
+            .collect();
         let mut peers = Vec::new();
         for _ in 0..nodes {
             peers.push((free_port()?, free_port()?));
         }
-        let client_ports: Vec<u16> = (0..nodes).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let client_addrs: Vec<SocketAddr> = hosts
+            .iter()
+            .map(|host| Ok(SocketAddr::new(*host, free_port()?)))
+            .collect::<anyhow::Result<_>>()?;
         let mut configs = Vec::new();
         let mut data_dirs = Vec::new();
         let mut logs = Vec::new();
-        for (i, client_port) in client_ports.iter().enumerate() {
+        for (i, client_addr) in client_addrs.iter().enumerate() {
             let data = dir.path().join(format!("zk{}", i + 1));
             std::fs::create_dir_all(&data)?;
             std::fs::write(data.join("myid"), format!("{}\n", i + 1))?;
             let mut cfg = format!(
                 "tickTime={TICK_MS}\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
-                 clientPort={client_port}\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n\
+                 clientPort={}\nclientPortAddress={}\nmaxClientCnxns=0\n\
                  4lw.commands.whitelist=*\npaddock.snapshotEntries=1000\n",
-                data.display()
+                data.display(),
+                client_addr.port(),
+                client_addr.ip(),
             );
             for (j, (quorum, election)) in peers.iter().enumerate() {
-                cfg.push_str(&format!("server.{}=127.0.0.1:{quorum}:{election}\n", j + 1));
+                let host = hosts[j];
+                cfg.push_str(&format!("server.{}={host}:{quorum}:{election}\n", j + 1));
             }
             let file = dir.path().join(format!("zoo{}.cfg", i + 1));
             std::fs::write(&file, cfg)?;
@@ -117,8 +136,9 @@ impl Processes {
             logs,
             children: (0..nodes).map(|_| None).collect(),
             paused: vec![false; nodes],
-            client_ports,
+            client_addrs,
             crashes: Vec::new(),
+            network,
         };
         for i in 0..nodes {
             cluster.spawn(i)?;
@@ -131,9 +151,14 @@ impl Processes {
         self.children.len()
     }
 
-    /// Client ports, by node.
-    pub fn client_ports(&self) -> &[u16] {
-        &self.client_ports
+    /// Client addresses, by node.
+    pub fn client_addrs(&self) -> &[SocketAddr] {
+        &self.client_addrs
+    }
+
+    /// The private network, if the nodes run on one.
+    pub fn network(&self) -> Option<&Network> {
+        self.network.as_ref()
     }
 
     /// Starts node `i` (its log appends to `node<i+1>.log`, at the level `PADDOCK_LOG`
@@ -143,7 +168,11 @@ impl Processes {
             .create(true)
             .append(true)
             .open(&self.logs[i])?;
-        let child = Command::new(&self.binary)
+        let mut command = match &self.network {
+            Some(network) => network.command(i, &self.binary),
+            None => Command::new(&self.binary),
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(&self.configs[i])
             .env(
@@ -237,7 +266,7 @@ impl Processes {
     pub async fn leader(&self) -> Option<usize> {
         for i in 0..self.len() {
             if self.is_up(i)
-                && four_letter(self.client_ports[i], "srvr")
+                && four_letter(self.client_addrs[i], "srvr")
                     .await
                     .contains("Mode: leader")
             {
@@ -253,11 +282,11 @@ impl Processes {
         if !self.is_up(i) {
             return None;
         }
-        let port = self.client_ports[i];
-        let before = srvr_zxid(&four_letter(port, "srvr").await)?;
-        let mntr = four_letter(port, "mntr").await;
+        let addr = self.client_addrs[i];
+        let before = srvr_zxid(&four_letter(addr, "srvr").await)?;
+        let mntr = four_letter(addr, "mntr").await;
         let digest = mntr_value(&mntr, "zk_paddock_digest")?.parse().ok()?;
-        let after = srvr_zxid(&four_letter(port, "srvr").await)?;
+        let after = srvr_zxid(&four_letter(addr, "srvr").await)?;
         (before == after).then_some((after, digest))
     }
 

@@ -57,7 +57,7 @@ fn usable_nemeses(spec: &RunSpec) -> anyhow::Result<Vec<Nemesis>> {
     let mut usable = Vec::new();
     let mut dropped_partitions = Vec::new();
     for &nemesis in &spec.nemeses {
-        if spec.mode == Mode::Processes && nemesis.is_partition() {
+        if spec.mode == Mode::Processes && !spec.private_network && nemesis.is_partition() {
             dropped_partitions.push(nemesis.name());
         } else if spec.nodes < nemesis.nodes_min() {
             println!(
@@ -71,7 +71,7 @@ fn usable_nemeses(spec: &RunSpec) -> anyhow::Result<Vec<Nemesis>> {
     }
     if !dropped_partitions.is_empty() {
         println!(
-            "    note: partitions between processes would need network namespaces; skipped in processes mode: {}",
+            "    note: partitions between processes need network namespaces (root and `ip`); skipped: {}",
             dropped_partitions.join(", ")
         );
     }
@@ -122,7 +122,8 @@ async fn setup(hosts: &str) -> anyhow::Result<()> {
 async fn run_checked(spec: &RunSpec, log: Arc<Mutex<FaultLog>>) -> anyhow::Result<Vec<Verdict>> {
     let nemeses = usable_nemeses(spec)?;
     let clock = Clock(Instant::now());
-    let cluster = Cluster::start(spec.mode, spec.nodes, &spec.paddock).await?;
+    let cluster =
+        Cluster::start(spec.mode, spec.nodes, &spec.paddock, spec.private_network).await?;
     let hosts = cluster.hosts();
     let all = hosts.join(",");
     setup(&all)
