@@ -21,11 +21,12 @@ repeats=3
 fill=1000000
 duration=10
 watchers=10000
+settle=20
 while [ $# -gt 0 ]; do
     case "$1" in
         --repeats) repeats=$2; shift 2 ;;
         --fill) fill=$2; shift 2 ;;
-        --quick) repeats=1; fill=100000; duration=5; watchers=2000; shift ;;
+        --quick) repeats=1; fill=100000; duration=5; watchers=2000; settle=5; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -159,7 +160,9 @@ done
 declare -A RSS DISK RESTART GAP
 for name in paddock zookeeper; do
     "$BENCH" --connect "$(connect_string "$name")" --root /fill --workload fill --znodes "$fill" --clients 16 --inflight 32 --value-size 100 >/dev/null
-    sleep 3
+    # Let both settle (snapshots, log compaction, garbage collection) before measuring
+    # what a server holding these znodes costs at rest.
+    sleep "$settle"
     total=0
     for i in 1 2 3; do total=$((total + $(rss_kb "${PIDS[$name,$i]}"))); done
     RSS[$name]=$((total / 3))
