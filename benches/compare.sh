@@ -10,7 +10,10 @@
 # them, the write gap when the leader is killed with SIGKILL under load, and this
 # machine's fsync + loopback floor.
 #
-#   benches/compare.sh [--repeats N] [--quick] [--fill N]
+#   benches/compare.sh [--repeats N] [--quick] [--fill N] [--no-workloads]
+#
+# The fill, memory, disk and restart measurements start from fresh clusters (data
+# directories emptied), so znodes left by the workloads do not count.
 #
 # Needs: Debian packages zookeeper (and a JRE), the Rust toolchain. Uses 127.0.0.1 only
 # and stops only the processes it started.
@@ -18,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 repeats=3
+workloads=1
 fill=1000000
 duration=10
 watchers=10000
@@ -26,6 +30,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --repeats) repeats=$2; shift 2 ;;
         --fill) fill=$2; shift 2 ;;
+        --no-workloads) workloads=0; shift ;;
         --quick) repeats=1; fill=100000; duration=5; watchers=2000; settle=5; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
@@ -142,6 +147,7 @@ PY
 }
 
 shape=(--clients 16 --inflight 16 --duration "$duration" --warmup 2 --value-size 100)
+[ "$workloads" = 1 ] || repeats=0
 for r in $(seq 1 "$repeats"); do
     for name in paddock zookeeper; do
         run "$name" create "${shape[@]}" --workload create
@@ -156,9 +162,20 @@ for r in $(seq 1 "$repeats"); do
     done
 done
 
-# Memory, disk and restart with $fill znodes.
+# fresh NAME: stops the cluster, empties its data directories (keeping myid), restarts it.
+fresh() {
+    local name=$1 i
+    for i in 1 2 3; do kill -9 "${PIDS[$name,$i]}" 2>/dev/null || true; done
+    for i in 1 2 3; do wait "${PIDS[$name,$i]}" 2>/dev/null || true; done
+    for i in 1 2 3; do find "$work/$name/data$i" -mindepth 1 ! -name myid -delete; done
+    for i in 1 2 3; do start_node "$name" "$i"; done
+    wait_leader "$name" >/dev/null
+}
+
+# Memory, disk and restart with $fill znodes, from fresh clusters.
 declare -A RSS DISK RESTART GAP
 for name in paddock zookeeper; do
+    fresh "$name"
     "$BENCH" --connect "$(connect_string "$name")" --root /fill --workload fill --znodes "$fill" --clients 16 --inflight 32 --value-size 100 >/dev/null
     # Let both settle (snapshots, log compaction, garbage collection) before measuring
     # what a server holding these znodes costs at rest.
