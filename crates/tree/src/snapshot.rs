@@ -352,8 +352,10 @@ impl Tree {
             acls.push(acl);
         }
         let count = r.u64()?;
-        // (node id, path, children still to read) for each open ancestor.
-        let mut stack: Vec<(NodeId, String, u64)> = Vec::new();
+        // (node id, path, children still to read, last child's name) for each open
+        // ancestor. Children are written in name order, so a duplicate or misplaced
+        // name shows as a name not above its predecessor: no lookup per node.
+        let mut stack: Vec<(NodeId, String, u64, String)> = Vec::new();
         for index in 0..count {
             let name = r.string()?;
             let stat = read_stat(&mut r)?;
@@ -369,24 +371,25 @@ impl Tree {
                 tree.insert_root(node);
                 (ROOT, "/".to_owned())
             } else {
-                while stack.last().is_some_and(|(_, _, left)| *left == 0) {
+                while stack.last().is_some_and(|(_, _, left, _)| *left == 0) {
                     stack.pop();
                 }
-                let Some((parent_id, parent_path, left)) = stack.last_mut() else {
+                let Some((parent_id, parent_path, left, last_child)) = stack.last_mut() else {
                     return Err(SnapshotError::Corrupt("node without parent"));
                 };
                 *left -= 1;
+                if name.is_empty() || name.contains('/') || name.as_str() <= last_child.as_str() {
+                    return Err(SnapshotError::Corrupt("bad, duplicate or unordered name"));
+                }
+                last_child.clone_from(&name);
                 let node_path = path::join(parent_path, &name);
                 let parent_id = *parent_id;
-                if name.is_empty() || name.contains('/') || tree.has_child(parent_id, &name) {
-                    return Err(SnapshotError::Corrupt("bad or duplicate name"));
-                }
                 let id = tree.insert_node(&node_path, parent_id, &name, node);
                 (id, node_path)
             };
-            stack.push((id, node_path, children));
+            stack.push((id, node_path, children, String::new()));
         }
-        if stack.iter().any(|(_, _, left)| *left != 0) {
+        if stack.iter().any(|(_, _, left, _)| *left != 0) {
             return Err(SnapshotError::Corrupt("missing children"));
         }
         let digest = r.u64()?;

@@ -190,12 +190,6 @@ impl Tree {
         Some(id)
     }
 
-    pub(crate) fn has_child(&self, id: NodeId, name: &str) -> bool {
-        self.get(id)
-            .and_then(|node| node.children.as_ref())
-            .is_some_and(|children| children.contains_key(name))
-    }
-
     pub(crate) fn get(&self, id: NodeId) -> Option<&Znode> {
         self.nodes.get(id as usize)?.as_ref()
     }
