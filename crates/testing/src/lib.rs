@@ -29,7 +29,7 @@
 //! let prefix = zk::LockPrefix::new_curator("/locks/job", "worker").unwrap();
 //! let lock = client.lock(prefix, b"worker-1", options).await.unwrap();
 //!
-//! let leader = ensemble.leader().unwrap();
+//! let leader = ensemble.wait_for_leader(Duration::from_secs(10)).await.unwrap();
 //! ensemble.kill(leader).await.unwrap();
 //! ensemble.wait_for_leader(Duration::from_secs(10)).await.unwrap();
 //!
@@ -49,7 +49,7 @@
 //! use paddock_testing::{BlockingEnsemble, Ensemble};
 //!
 //! let mut ensemble = BlockingEnsemble::start(Ensemble::builder().nodes(3).in_memory()).unwrap();
-//! let leader = ensemble.leader().unwrap();
+//! let leader = ensemble.wait_for_leader(std::time::Duration::from_secs(10)).unwrap();
 //! ensemble.partition(&[leader], &[(leader + 1) % 3, (leader + 2) % 3]);
 //! ensemble.heal();
 //! ensemble.restart(leader).unwrap();
