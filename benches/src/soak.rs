@@ -66,6 +66,19 @@ async fn normal(args: Arc<Args>, client: usize, until: Instant) -> anyhow::Resul
     Ok(stats)
 }
 
+/// Runs every normal client for `phase` and merges what they measured.
+async fn normal_phase(args: &Arc<Args>, phase: Duration) -> anyhow::Result<Stats> {
+    let until = Instant::now() + phase;
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|client| tokio::spawn(normal(args.clone(), client, until)))
+        .collect();
+    let mut stats = Stats::default();
+    for task in tasks {
+        stats.merge(&task.await??);
+    }
+    Ok(stats)
+}
+
 /// Hostile connections until `stop`: each kind keeps reconnecting after being closed.
 async fn hostile(host: String, kind: usize, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
@@ -125,15 +138,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let shared = Arc::new(args.clone());
     let phase = Duration::from_secs_f64(args.duration / 2.0);
 
-    let baseline_end = Instant::now() + phase;
-    let mut tasks = Vec::new();
-    for client in 0..args.clients {
-        tasks.push(tokio::spawn(normal(shared.clone(), client, baseline_end)));
-    }
-    let mut before = Stats::default();
-    for task in tasks {
-        before.merge(&task.await??);
-    }
+    let before = normal_phase(&shared, phase).await?;
 
     // Second phase: the same load, with hostile company.
     let stop = Arc::new(AtomicBool::new(false));
@@ -151,15 +156,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             idle.push(stream);
         }
     }
-    let during_end = Instant::now() + phase;
-    let mut tasks = Vec::new();
-    for client in 0..args.clients {
-        tasks.push(tokio::spawn(normal(shared.clone(), client, during_end)));
-    }
-    let mut during = Stats::default();
-    for task in tasks {
-        during.merge(&task.await??);
-    }
+    let during = normal_phase(&shared, phase).await?;
     stop.store(true, Ordering::Relaxed);
     for task in hostiles {
         task.abort();

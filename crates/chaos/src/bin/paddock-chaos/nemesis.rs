@@ -143,35 +143,17 @@ impl Nemeses {
                     self.note(format!("{name}: no leader; skipped"));
                     return Ok(false);
                 };
-                let cuts: Vec<(usize, usize)> = (0..n)
-                    .filter(|&i| i != leader)
-                    .flat_map(|i| [(i, leader), (leader, i)])
-                    .collect();
-                self.cluster.lock().await.cut(&cuts)?;
-                self.note(format!(
-                    "{name}: leader {leader} cut off from the majority for {:.1?}",
-                    step.fault
-                ));
-                tokio::time::sleep(step.fault).await;
-                self.cluster.lock().await.heal()?;
-                self.note(format!("{name}: healed"));
+                let what = format!("leader {leader} cut off from the majority");
+                self.partition(name, &cut_off(n, leader), what, step.fault)
+                    .await?;
             }
             Nemesis::IsolateFollower => {
                 let leader = self.leader().await;
                 let followers: Vec<usize> = (0..n).filter(|&i| Some(i) != leader).collect();
                 let target = followers[pick % followers.len()];
-                let cuts: Vec<(usize, usize)> = (0..n)
-                    .filter(|&i| i != target)
-                    .flat_map(|i| [(i, target), (target, i)])
-                    .collect();
-                self.cluster.lock().await.cut(&cuts)?;
-                self.note(format!(
-                    "{name}: follower {target} isolated for {:.1?}",
-                    step.fault
-                ));
-                tokio::time::sleep(step.fault).await;
-                self.cluster.lock().await.heal()?;
-                self.note(format!("{name}: healed"));
+                let what = format!("follower {target} isolated");
+                self.partition(name, &cut_off(n, target), what, step.fault)
+                    .await?;
             }
             Nemesis::Bridge | Nemesis::Ring => {
                 let (cuts, shape) = if step.nemesis == Nemesis::Bridge {
@@ -179,15 +161,8 @@ impl Nemeses {
                 } else {
                     ring_cuts(n, step.pick)
                 };
-                self.cluster.lock().await.cut(&cuts)?;
-                self.note(format!(
-                    "{name}: {shape} ({} directed links cut) for {:.1?}",
-                    cuts.len(),
-                    step.fault
-                ));
-                tokio::time::sleep(step.fault).await;
-                self.cluster.lock().await.heal()?;
-                self.note(format!("{name}: healed"));
+                let what = format!("{shape} ({} directed links cut)", cuts.len());
+                self.partition(name, &cuts, what, step.fault).await?;
             }
             Nemesis::RestartAll => {
                 {
@@ -209,6 +184,22 @@ impl Nemeses {
             Nemesis::WipeFollower => return self.wipe_follower(step).await,
         }
         Ok(true)
+    }
+
+    /// Cuts `cuts` for `fault`, then heals, noting both.
+    async fn partition(
+        &self,
+        name: &str,
+        cuts: &[(usize, usize)],
+        what: String,
+        fault: Duration,
+    ) -> anyhow::Result<()> {
+        self.cluster.lock().await.cut(cuts)?;
+        self.note(format!("{name}: {what} for {fault:.1?}"));
+        tokio::time::sleep(fault).await;
+        self.cluster.lock().await.heal()?;
+        self.note(format!("{name}: healed"));
+        Ok(())
     }
 
     /// Wipes a follower, but only when every node is up and all have applied the same
@@ -257,4 +248,12 @@ impl Nemeses {
         self.note(format!("{name}: restarted node {target} empty"));
         Ok(true)
     }
+}
+
+/// Both directions of every link between `node` and the other `n - 1` nodes.
+fn cut_off(n: usize, node: usize) -> Vec<(usize, usize)> {
+    (0..n)
+        .filter(|&i| i != node)
+        .flat_map(|i| [(i, node), (node, i)])
+        .collect()
 }

@@ -250,6 +250,24 @@ async fn stop_workers(workers: Vec<JoinHandle<()>>) {
     }
 }
 
+/// Runs `check` against every host at once; its result per node index.
+async fn per_host<T, F, Fut>(hosts: &[String], check: F) -> Vec<(usize, Result<T, String>)>
+where
+    T: Send + 'static,
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
+    let handles: Vec<_> = hosts
+        .iter()
+        .map(|h| tokio::spawn(check(h.clone())))
+        .collect();
+    let mut results = Vec::new();
+    for (i, handle) in handles.into_iter().enumerate() {
+        results.push((i, handle.await.unwrap_or_else(|e| Err(e.to_string()))));
+    }
+    results
+}
+
 /// Waits until node `host` serves a write; how long after the heal that was.
 async fn first_write(host: String, heal_at: Instant) -> Result<Duration, String> {
     let mut last = String::from("never connected");
@@ -330,15 +348,7 @@ async fn finish(
 ) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
     let leader = cluster.lock().await.wait_for_leader(LIVENESS_LIMIT).await;
-    let live: Vec<_> = hosts
-        .iter()
-        .map(|h| tokio::spawn(first_write(h.clone(), heal_at)))
-        .collect();
-    let mut liveness = Vec::new();
-    for (i, handle) in live.into_iter().enumerate() {
-        let result = handle.await.unwrap_or_else(|e| Err(e.to_string()));
-        liveness.push((i, result));
-    }
+    let mut liveness = per_host(hosts, |h| first_write(h, heal_at)).await;
     if leader.is_none() {
         liveness.push((usize::MAX, Err("no leader after the heal".into())));
     }
@@ -388,14 +398,7 @@ async fn finish(
 
     // Every probe session ends (expired, or timed out); give the slowest time to.
     let deadline = Instant::now() + SESSION_TIMEOUT * 3 + Duration::from_secs(15);
-    let lists: Vec<_> = hosts
-        .iter()
-        .map(|h| tokio::spawn(leftover_ephemerals(h.clone(), deadline)))
-        .collect();
-    let mut per_node = Vec::new();
-    for (i, handle) in lists.into_iter().enumerate() {
-        per_node.push((i, handle.await.unwrap_or_else(|e| Err(e.to_string()))));
-    }
+    let per_node = per_host(hosts, |h| leftover_ephemerals(h, deadline)).await;
 
     let converged = {
         let c = cluster.lock().await;
