@@ -191,15 +191,20 @@ impl<S: StateMachine> Applier<S> {
     /// so a proposal from an earlier term still waiting now was lost with its leader.
     /// Failing it at once (rather than at a timeout) lets the client retry right away.
     fn fail_lost(&mut self, term: u64) {
-        let lost: Vec<u64> = self
+        self.fail_where(ProposeError::Dropped, |waiting| waiting.term < term);
+    }
+
+    /// Answers `error` to every waiting proposal that `which` selects.
+    fn fail_where(&mut self, error: ProposeError, which: impl Fn(&Waiting<S::Output>) -> bool) {
+        let selected: Vec<u64> = self
             .pending
             .iter()
-            .filter(|(_, waiting)| waiting.term < term)
+            .filter(|(_, waiting)| which(waiting))
             .map(|(seq, _)| *seq)
             .collect();
-        for seq in lost {
+        for seq in selected {
             if let Some(waiting) = self.pending.remove(&seq) {
-                let _ = waiting.reply.send(Err(ProposeError::Dropped));
+                let _ = waiting.reply.send(Err(error));
             }
         }
     }
@@ -217,17 +222,7 @@ impl<S: StateMachine> Applier<S> {
     }
 
     fn expire(&mut self, now: Instant) {
-        let expired: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, waiting)| waiting.deadline <= now)
-            .map(|(seq, _)| *seq)
-            .collect();
-        for seq in expired {
-            if let Some(waiting) = self.pending.remove(&seq) {
-                let _ = waiting.reply.send(Err(ProposeError::Timeout));
-            }
-        }
+        self.fail_where(ProposeError::Timeout, |waiting| waiting.deadline <= now);
         let (expired, waiting): (Vec<_>, Vec<_>) = self
             .reads
             .drain(..)
