@@ -2,9 +2,15 @@
 //! live log, backed by sled (or nothing, for in-memory ensembles).
 //!
 //! Every mutation updates the in-memory core at once (raft-rs reads back what it just
-//! appended) and queues the same change in a pending sled batch; [`LogStore::flush`]
-//! writes the batch and fsyncs once. The Ready loop calls it once per Ready: group
-//! commit. Nothing the node acknowledges depends on a change that has not been flushed.
+//! appended) and queues the same change for sled; [`LogStore::flush`] writes what is
+//! queued and fsyncs once. The Ready loop calls it once per Ready: group commit. Nothing
+//! the node acknowledges depends on a change that has not been flushed.
+//!
+//! A flush of one key is a plain sled insert; only several keys go through an atomic
+//! sled batch, which costs an extra synchronous write of its manifest. The usual Ready
+//! writes one key because a hard state whose only change is the commit index is kept in
+//! memory: the commit index is volatile in Raft (a restarted node learns it again from
+//! the leader), so it reaches disk only with a term or vote change or a snapshot.
 //!
 //! Keys in sled: `b` + big-endian index → the entries one Ready appended starting at that
 //! index (one sled insert per Ready, not per entry: sled's per-key cost dominated the
@@ -69,6 +75,9 @@ fn decode_batch(mut bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {
 #[derive(Default)]
 struct Core {
     hard_state: HardState,
+    /// The hard state as last queued for disk: its commit index may trail
+    /// `hard_state`'s, never its term or vote.
+    durable_hard_state: HardState,
     conf_state: ConfState,
     /// Metadata of the latest snapshot (index 0: none yet).
     snapshot: SnapshotMetadata,
@@ -96,8 +105,8 @@ enum Backend {
     Memory,
     Sled {
         db: sled::Db,
-        pending: sled::Batch,
-        dirty: bool,
+        /// Changes queued for the next flush, by key: a value, or `None` to remove.
+        pending: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
         reclaimer: Reclaimer,
         /// Batches to delete once the flush that made them obsolete is durable.
         to_reclaim: Vec<u64>,
@@ -227,6 +236,7 @@ impl LogStore {
         let mut core = Core::default();
         if let Some(bytes) = db.get(KEY_HARD_STATE)? {
             core.hard_state = decode(&bytes)?;
+            core.durable_hard_state = core.hard_state.clone();
         }
         core.conf_state = match db.get(KEY_CONF_STATE)? {
             Some(bytes) => decode(&bytes)?,
@@ -289,8 +299,7 @@ impl LogStore {
             core,
             Backend::Sled {
                 db,
-                pending: sled::Batch::default(),
-                dirty: false,
+                pending: std::collections::BTreeMap::new(),
                 reclaimer,
                 to_reclaim: Vec::new(),
                 file,
@@ -305,12 +314,8 @@ impl LogStore {
     }
 
     fn stage(backend: &mut Backend, key: &[u8], value: Option<Vec<u8>>) {
-        if let Backend::Sled { pending, dirty, .. } = backend {
-            match value {
-                Some(value) => pending.insert(key, value),
-                None => pending.remove(key),
-            }
-            *dirty = true;
+        if let Backend::Sled { pending, .. } = backend {
+            pending.insert(key.to_vec(), value);
         }
     }
 
@@ -368,12 +373,24 @@ impl LogStore {
         Ok(())
     }
 
-    /// Records the hard state (term, vote, commit).
+    /// Records the hard state (term, vote, commit). Queued for disk only when the term
+    /// or vote changed: a commit index alone need not survive a crash.
     pub fn set_hard_state(&self, hard_state: &HardState) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
-        let bytes = encode(hard_state)?;
-        inner.core.hard_state = hard_state.clone();
-        Self::stage(&mut inner.backend, KEY_HARD_STATE, Some(bytes));
+        let Inner { core, backend } = &mut *inner;
+        core.hard_state = hard_state.clone();
+        if hard_state.term != core.durable_hard_state.term
+            || hard_state.vote != core.durable_hard_state.vote
+        {
+            Self::stage_hard_state(core, backend)?;
+        }
+        Ok(())
+    }
+
+    /// Queues the in-memory hard state for disk.
+    fn stage_hard_state(core: &mut Core, backend: &mut Backend) -> Result<(), StoreError> {
+        Self::stage(backend, KEY_HARD_STATE, Some(encode(&core.hard_state)?));
+        core.durable_hard_state = core.hard_state.clone();
         Ok(())
     }
 
@@ -402,10 +419,9 @@ impl LogStore {
         core.conf_state = meta.get_conf_state().clone();
         core.hard_state.term = core.hard_state.term.max(meta.term);
         core.hard_state.commit = core.hard_state.commit.max(meta.index);
-        let hs = encode(&core.hard_state)?;
+        Self::stage_hard_state(core, backend)?;
         let cs = encode(&core.conf_state)?;
         let snap = encode(meta)?;
-        Self::stage(backend, KEY_HARD_STATE, Some(hs));
         Self::stage(backend, KEY_CONF_STATE, Some(cs));
         Self::stage(backend, KEY_SNAPSHOT, Some(snap));
         Self::stage(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
@@ -430,10 +446,9 @@ impl LogStore {
         core.snapshot = meta;
         // A snapshot's index is applied, hence committed: keep commit ≥ it on disk so a
         // restart never finds applied > commit.
-        if core.hard_state.commit < index {
-            core.hard_state.commit = index;
-            let hs = encode(&core.hard_state)?;
-            Self::stage(backend, KEY_HARD_STATE, Some(hs));
+        core.hard_state.commit = core.hard_state.commit.max(index);
+        if core.durable_hard_state.commit < index {
+            Self::stage_hard_state(core, backend)?;
         }
         Ok(())
     }
@@ -471,23 +486,36 @@ impl LogStore {
         Ok(())
     }
 
-    /// Makes every change so far durable: one write and one fsync.
+    /// Makes every change so far durable: one write and one fsync (plus the manifest
+    /// of an atomic batch when several keys changed).
     pub fn flush(&self) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         if let Backend::Sled {
             db,
             pending,
-            dirty,
             file,
             reclaimer,
             to_reclaim,
         } = &mut inner.backend
         {
-            if !*dirty {
+            let changes = std::mem::take(pending);
+            if changes.len() > 1 {
+                let mut batch = sled::Batch::default();
+                for (key, value) in changes {
+                    match value {
+                        Some(value) => batch.insert(key, value),
+                        None => batch.remove(key),
+                    }
+                }
+                db.apply_batch(batch)?;
+            } else if let Some((key, value)) = changes.into_iter().next() {
+                match value {
+                    Some(value) => db.insert(key, value)?,
+                    None => db.remove(key)?,
+                };
+            } else {
                 return Ok(());
             }
-            db.apply_batch(std::mem::take(pending))?;
-            *dirty = false;
             db.flush()?;
             file.sync_data()?;
             // Only now is the truncation marker that makes these batches dead durable.

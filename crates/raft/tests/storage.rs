@@ -150,3 +150,42 @@ fn unflushed_changes_are_lost_on_crash_flushed_ones_are_not() {
     let store = LogStore::open(dir.path(), &[1]).unwrap();
     assert!(store.last_index().unwrap() >= 2, "flushed entries survive");
 }
+
+#[test]
+fn term_and_vote_survive_reopening_and_commit_never_trails_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        store
+            .append(&(1..=10).map(|i| entry(i, 2)).collect::<Vec<_>>())
+            .unwrap();
+        store
+            .set_hard_state(&HardState {
+                term: 2,
+                vote: 1,
+                commit: 3,
+                ..Default::default()
+            })
+            .unwrap();
+        store.flush().unwrap();
+        // A commit-only change is volatile, as in Raft: it need not reach the disk.
+        store.set_commit(9).unwrap();
+        assert_eq!(store.hard_state().commit, 9);
+        store.flush().unwrap();
+    }
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        let hs = store.hard_state();
+        assert_eq!((hs.term, hs.vote), (2, 1));
+        assert!((3..=9).contains(&hs.commit), "commit {}", hs.commit);
+        store.set_commit(9).unwrap();
+        // A snapshot's index is applied: the commit on disk must reach it, or a
+        // restart would find applied beyond commit.
+        store.record_snapshot(8, 2).unwrap();
+        store.flush().unwrap();
+    }
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert!(store.hard_state().commit >= 8);
+    assert_eq!(store.snapshot_metadata().index, 8);
+    assert_eq!(store.last_index().unwrap(), 10);
+}
