@@ -341,11 +341,17 @@ impl LogStore {
         core.entries.truncate(keep);
         if matches!(backend, Backend::Sled { .. }) {
             // Batches at or after the conflict go; one straddling it keeps its head.
-            let affected: Vec<(u64, u64)> = core
+            // Batches do not overlap, so only the last one starting before the conflict
+            // can straddle it: no walk over the whole log per append.
+            let straddling = core
                 .batches
-                .iter()
+                .range(..first.index)
+                .next_back()
                 .filter(|(_, last)| **last >= first.index)
-                .map(|(f, l)| (*f, *l))
+                .map(|(f, l)| (*f, *l));
+            let affected: Vec<(u64, u64)> = straddling
+                .into_iter()
+                .chain(core.batches.range(first.index..).map(|(f, l)| (*f, *l)))
                 .collect();
             for (batch_first, _) in affected {
                 core.batches.remove(&batch_first);
@@ -464,7 +470,7 @@ impl LogStore {
         let term = core.entries[(index - core.first_index()) as usize].term;
         let compacted: Vec<u64> = core
             .batches
-            .iter()
+            .range(..=index)
             .filter(|(_, last)| **last <= index)
             .map(|(first, _)| *first)
             .collect();
