@@ -9,6 +9,12 @@ use paddock::zoo_cfg::ZooCfg;
 use paddock::{ensemble, launch, status};
 use tracing::{info, warn};
 
+/// mimalloc instead of the system allocator: the request path allocates small,
+/// short-lived buffers on several threads at once, where glibc's malloc showed as a
+/// fifth of the server's CPU under write load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "paddock",
