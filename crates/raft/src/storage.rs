@@ -6,11 +6,13 @@
 //! queued and fsyncs once. The Ready loop calls it once per Ready: group commit. Nothing
 //! the node acknowledges depends on a change that has not been flushed.
 //!
-//! A flush of one key is a plain sled insert; only several keys go through an atomic
-//! sled batch, which costs an extra synchronous write of its manifest. The usual Ready
-//! writes one key because a hard state whose only change is the commit index is kept in
-//! memory: the commit index is volatile in Raft (a restarted node learns it again from
-//! the leader), so it reaches disk only with a term or vote change or a snapshot.
+//! The usual Ready writes new entries and the hard state: those go to sled as plain
+//! inserts, because any subset of them surviving a crash mid-flush is a state Raft
+//! allows (entries nobody was told are stored, a vote not yet sent, a commit index that
+//! trails; a commit index ahead of the surviving log is cut back to it on opening).
+//! Changes that replace part of the log or record a snapshot (a conflicting suffix, an
+//! installed or taken snapshot) go through an atomic sled batch, which costs one more
+//! synchronous write, of the batch's manifest.
 //!
 //! Keys in sled: `b` + big-endian index → the entries one Ready appended starting at that
 //! index (one sled insert per Ready, not per entry: sled's per-key cost dominated the
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError};
+use tracing::debug;
 
 use crate::error::StoreError;
 
@@ -75,9 +78,6 @@ fn decode_batch(mut bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {
 #[derive(Default)]
 struct Core {
     hard_state: HardState,
-    /// The hard state as last queued for disk: its commit index may trail
-    /// `hard_state`'s, never its term or vote.
-    durable_hard_state: HardState,
     conf_state: ConfState,
     /// Metadata of the latest snapshot (index 0: none yet).
     snapshot: SnapshotMetadata,
@@ -107,6 +107,9 @@ enum Backend {
         db: sled::Db,
         /// Changes queued for the next flush, by key: a value, or `None` to remove.
         pending: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        /// The queued changes must land together: they replace part of the log or
+        /// record a snapshot.
+        atomic: bool,
         reclaimer: Reclaimer,
         /// Batches to delete once the flush that made them obsolete is durable.
         to_reclaim: Vec<u64>,
@@ -236,7 +239,6 @@ impl LogStore {
         let mut core = Core::default();
         if let Some(bytes) = db.get(KEY_HARD_STATE)? {
             core.hard_state = decode(&bytes)?;
-            core.durable_hard_state = core.hard_state.clone();
         }
         core.conf_state = match db.get(KEY_CONF_STATE)? {
             Some(bytes) => decode(&bytes)?,
@@ -285,9 +287,16 @@ impl LogStore {
                 core.entries.push(entry);
             }
         }
+        // A crash mid-flush can keep the hard state of a Ready but not all its entries;
+        // what survives is committed up to the log's end (a snapshot's index counts as
+        // part of the log).
         let last = core.last_index();
         if core.hard_state.commit > last {
-            return Err(StoreError::Corrupt("commit index beyond the log"));
+            debug!(
+                commit = core.hard_state.commit,
+                last, "commit index cut back to the log's end"
+            );
+            core.hard_state.commit = last;
         }
         let reclaimer = Reclaimer::start(db.clone());
         reclaimer.reclaim(stale);
@@ -300,6 +309,7 @@ impl LogStore {
             Backend::Sled {
                 db,
                 pending: std::collections::BTreeMap::new(),
+                atomic: false,
                 reclaimer,
                 to_reclaim: Vec::new(),
                 file,
@@ -316,6 +326,13 @@ impl LogStore {
     fn stage(backend: &mut Backend, key: &[u8], value: Option<Vec<u8>>) {
         if let Backend::Sled { pending, .. } = backend {
             pending.insert(key.to_vec(), value);
+        }
+    }
+
+    /// Marks the queued changes as ones that must land together (when `needed`).
+    fn require_atomic(backend: &mut Backend, needed: bool) {
+        if let Backend::Sled { atomic, .. } = backend {
+            *atomic |= needed;
         }
     }
 
@@ -353,6 +370,7 @@ impl LogStore {
                 .into_iter()
                 .chain(core.batches.range(first.index..).map(|(f, l)| (*f, *l)))
                 .collect();
+            Self::require_atomic(backend, !affected.is_empty());
             for (batch_first, _) in affected {
                 core.batches.remove(&batch_first);
                 if batch_first >= first.index {
@@ -379,24 +397,12 @@ impl LogStore {
         Ok(())
     }
 
-    /// Records the hard state (term, vote, commit). Queued for disk only when the term
-    /// or vote changed: a commit index alone need not survive a crash.
+    /// Records the hard state (term, vote, commit).
     pub fn set_hard_state(&self, hard_state: &HardState) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
-        let Inner { core, backend } = &mut *inner;
-        core.hard_state = hard_state.clone();
-        if hard_state.term != core.durable_hard_state.term
-            || hard_state.vote != core.durable_hard_state.vote
-        {
-            Self::stage_hard_state(core, backend)?;
-        }
-        Ok(())
-    }
-
-    /// Queues the in-memory hard state for disk.
-    fn stage_hard_state(core: &mut Core, backend: &mut Backend) -> Result<(), StoreError> {
-        Self::stage(backend, KEY_HARD_STATE, Some(encode(&core.hard_state)?));
-        core.durable_hard_state = core.hard_state.clone();
+        let bytes = encode(hard_state)?;
+        inner.core.hard_state = hard_state.clone();
+        Self::stage(&mut inner.backend, KEY_HARD_STATE, Some(bytes));
         Ok(())
     }
 
@@ -425,12 +431,14 @@ impl LogStore {
         core.conf_state = meta.get_conf_state().clone();
         core.hard_state.term = core.hard_state.term.max(meta.term);
         core.hard_state.commit = core.hard_state.commit.max(meta.index);
-        Self::stage_hard_state(core, backend)?;
+        let hs = encode(&core.hard_state)?;
+        Self::stage(backend, KEY_HARD_STATE, Some(hs));
         let cs = encode(&core.conf_state)?;
         let snap = encode(meta)?;
         Self::stage(backend, KEY_CONF_STATE, Some(cs));
         Self::stage(backend, KEY_SNAPSHOT, Some(snap));
         Self::stage(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
+        Self::require_atomic(backend, true);
         Ok(())
     }
 
@@ -449,12 +457,14 @@ impl LogStore {
         };
         meta.set_conf_state(core.conf_state.clone());
         Self::stage(backend, KEY_SNAPSHOT, Some(encode(&meta)?));
+        Self::require_atomic(backend, true);
         core.snapshot = meta;
         // A snapshot's index is applied, hence committed: keep commit ≥ it on disk so a
         // restart never finds applied > commit.
-        core.hard_state.commit = core.hard_state.commit.max(index);
-        if core.durable_hard_state.commit < index {
-            Self::stage_hard_state(core, backend)?;
+        if core.hard_state.commit < index {
+            core.hard_state.commit = index;
+            let hs = encode(&core.hard_state)?;
+            Self::stage(backend, KEY_HARD_STATE, Some(hs));
         }
         Ok(())
     }
@@ -493,19 +503,20 @@ impl LogStore {
     }
 
     /// Makes every change so far durable: one write and one fsync (plus the manifest
-    /// of an atomic batch when several keys changed).
+    /// of an atomic batch when something is removed or replaced).
     pub fn flush(&self) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         if let Backend::Sled {
             db,
             pending,
+            atomic,
             file,
             reclaimer,
             to_reclaim,
         } = &mut inner.backend
         {
             let changes = std::mem::take(pending);
-            if changes.len() > 1 {
+            if std::mem::take(atomic) {
                 let mut batch = sled::Batch::default();
                 for (key, value) in changes {
                     match value {
@@ -514,13 +525,19 @@ impl LogStore {
                     }
                 }
                 db.apply_batch(batch)?;
-            } else if let Some((key, value)) = changes.into_iter().next() {
-                match value {
-                    Some(value) => db.insert(key, value)?,
-                    None => db.remove(key)?,
-                };
-            } else {
+            } else if changes.is_empty() {
                 return Ok(());
+            } else {
+                // Entries before the hard state that may commit them.
+                let (state, rest): (Vec<_>, Vec<_>) = changes
+                    .into_iter()
+                    .partition(|(key, _)| key.as_slice() == KEY_HARD_STATE);
+                for (key, value) in rest.into_iter().chain(state) {
+                    match value {
+                        Some(value) => db.insert(key, value)?,
+                        None => db.remove(key)?,
+                    };
+                }
             }
             db.flush()?;
             file.sync_data()?;

@@ -152,7 +152,7 @@ fn unflushed_changes_are_lost_on_crash_flushed_ones_are_not() {
 }
 
 #[test]
-fn term_and_vote_survive_reopening_and_commit_never_trails_a_snapshot() {
+fn hard_state_survives_reopening_and_commit_never_trails_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = LogStore::open(dir.path(), &[1]).unwrap();
@@ -168,7 +168,6 @@ fn term_and_vote_survive_reopening_and_commit_never_trails_a_snapshot() {
             })
             .unwrap();
         store.flush().unwrap();
-        // A commit-only change is volatile, as in Raft: it need not reach the disk.
         store.set_commit(9).unwrap();
         assert_eq!(store.hard_state().commit, 9);
         store.flush().unwrap();
@@ -188,4 +187,30 @@ fn term_and_vote_survive_reopening_and_commit_never_trails_a_snapshot() {
     assert!(store.hard_state().commit >= 8);
     assert_eq!(store.snapshot_metadata().index, 8);
     assert_eq!(store.last_index().unwrap(), 10);
+}
+
+#[test]
+fn a_commit_index_beyond_the_surviving_log_is_cut_back_to_its_end() {
+    // What a crash can leave when a Ready's hard state reached the disk and the tail of
+    // its entries did not.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        store
+            .append(&[entry(1, 1), entry(2, 1), entry(3, 1)])
+            .unwrap();
+        store
+            .set_hard_state(&HardState {
+                term: 1,
+                vote: 1,
+                commit: 5,
+                ..Default::default()
+            })
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(store.hard_state().commit, 3);
+    assert_eq!(store.hard_state().term, 1);
+    assert_eq!(store.last_index().unwrap(), 3);
 }
