@@ -197,6 +197,14 @@ impl AclTable {
         index
     }
 
+    /// Takes one more reference to the ACL at `index`, which the caller already holds one
+    /// of: no lookup by value.
+    pub fn retain(&mut self, index: u32) {
+        if let Some(Some(slot)) = self.slots.get_mut(index as usize) {
+            slot.refs += 1;
+        }
+    }
+
     /// Drops a reference taken by [`AclTable::acquire`].
     pub fn release(&mut self, index: u32) {
         let Some(entry) = self.slots.get_mut(index as usize) else {

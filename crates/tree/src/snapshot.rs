@@ -256,6 +256,23 @@ fn read_stat<R: Read>(r: &mut CrcReader<R>) -> Result<StoredStat, SnapshotError>
     })
 }
 
+/// A node of a snapshot being loaded whose children are still being read.
+struct OpenNode {
+    id: NodeId,
+    path: String,
+    /// Children still to read.
+    left: u64,
+    /// Children read so far, in name order.
+    children: Vec<(Box<str>, NodeId)>,
+}
+
+/// Gives the innermost open node its children and closes it.
+fn close(tree: &mut Tree, stack: &mut Vec<OpenNode>) {
+    if let Some(open) = stack.pop() {
+        tree.set_children(open.id, open.children.into_iter().collect());
+    }
+}
+
 impl Tree {
     /// Streams the whole state to `out`. Returns the number of bytes written.
     pub fn write_snapshot<W: Write>(&self, out: W) -> io::Result<u64> {
@@ -352,45 +369,69 @@ impl Tree {
             acls.push(acl);
         }
         let count = r.u64()?;
-        // (node id, path, children still to read, last child's name) for each open
-        // ancestor. Children are written in name order, so a duplicate or misplaced
-        // name shows as a name not above its predecessor: no lookup per node.
-        let mut stack: Vec<(NodeId, String, u64, String)> = Vec::new();
+        // Each distinct ACL is looked up once; its other nodes only add a reference.
+        let mut acl_ids: Vec<Option<u32>> = vec![None; acls.len()];
+        // Open ancestors, innermost last. Children are written in name order, so a
+        // duplicate or misplaced name shows as a name not above its predecessor, and a
+        // finished sibling list becomes its parent's map in one sorted build: no lookup
+        // or ordered insert per node.
+        let mut stack: Vec<OpenNode> = Vec::new();
         for index in 0..count {
             let name = r.string()?;
             let stat = read_stat(&mut r)?;
             let data = r.opt_blob()?.map(Vec::into_boxed_slice);
             let acl_number = r.len()?;
             let children = r.u64()?;
-            let acl = acls
-                .get(acl_number)
-                .ok_or(SnapshotError::Corrupt("unknown ACL"))?;
-            let acl = tree.acls.acquire(acl);
+            let acl = match acl_ids.get_mut(acl_number) {
+                Some(Some(id)) => {
+                    tree.acls.retain(*id);
+                    *id
+                }
+                Some(slot) => {
+                    let id = tree.acls.acquire(&acls[acl_number]);
+                    *slot = Some(id);
+                    id
+                }
+                None => return Err(SnapshotError::Corrupt("unknown ACL")),
+            };
             let node = Znode::new(stat, data, acl);
             let (id, node_path) = if index == 0 {
                 tree.insert_root(node);
                 (ROOT, "/".to_owned())
             } else {
-                while stack.last().is_some_and(|(_, _, left, _)| *left == 0) {
-                    stack.pop();
+                while stack.last().is_some_and(|open| open.left == 0) {
+                    close(&mut tree, &mut stack);
                 }
-                let Some((parent_id, parent_path, left, last_child)) = stack.last_mut() else {
+                let Some(parent) = stack.last_mut() else {
                     return Err(SnapshotError::Corrupt("node without parent"));
                 };
-                *left -= 1;
-                if name.is_empty() || name.contains('/') || name.as_str() <= last_child.as_str() {
+                parent.left -= 1;
+                if name.is_empty()
+                    || name.contains('/')
+                    || parent
+                        .children
+                        .last()
+                        .is_some_and(|(last, _)| name.as_str() <= &**last)
+                {
                     return Err(SnapshotError::Corrupt("bad, duplicate or unordered name"));
                 }
-                last_child.clone_from(&name);
-                let node_path = path::join(parent_path, &name);
-                let parent_id = *parent_id;
-                let id = tree.insert_node(&node_path, parent_id, &name, node);
+                let node_path = path::join(&parent.path, &name);
+                let id = tree.place_node(&node_path, node);
+                parent.children.push((name.into_boxed_str(), id));
                 (id, node_path)
             };
-            stack.push((id, node_path, children, String::new()));
+            stack.push(OpenNode {
+                id,
+                path: node_path,
+                left: children,
+                children: Vec::new(),
+            });
         }
-        if stack.iter().any(|(_, _, left, _)| *left != 0) {
+        if stack.iter().any(|open| open.left != 0) {
             return Err(SnapshotError::Corrupt("missing children"));
+        }
+        while !stack.is_empty() {
+            close(&mut tree, &mut stack);
         }
         let digest = r.u64()?;
         let expected_crc = r.checksum();

@@ -9,7 +9,7 @@ use paddock_jute::{Acl, Stat};
 
 use crate::acl::AclTable;
 use crate::digest::{node_hash, session_hash};
-use crate::node::{NodeId, Owner, StoredStat, Znode};
+use crate::node::{Children, NodeId, Owner, StoredStat, Znode};
 use crate::path;
 use crate::session::Session;
 
@@ -270,6 +270,20 @@ impl Tree {
         node: Znode,
     ) -> NodeId {
         self.record_undo(path);
+        let id = self.place_node(path, node);
+        if let Some(parent) = self.get_mut(parent_id) {
+            parent
+                .children
+                .get_or_insert_with(Default::default)
+                .insert(name.into(), id);
+        }
+        id
+    }
+
+    /// Stores `node` (at `path`) without linking it to a parent, keeping indexes and
+    /// digest: [`Tree::insert_node`] links it; a snapshot load links whole sibling lists
+    /// at once with [`Tree::set_children`].
+    pub(crate) fn place_node(&mut self, path: &str, node: Znode) -> NodeId {
         self.digest = self
             .digest
             .wrapping_add(node_hash(path, &node.stat, node.data.as_deref()));
@@ -285,13 +299,14 @@ impl Tree {
             }
         };
         self.node_count += 1;
-        if let Some(parent) = self.get_mut(parent_id) {
-            parent
-                .children
-                .get_or_insert_with(Default::default)
-                .insert(name.into(), id);
-        }
         id
+    }
+
+    /// Gives node `id` its complete list of children (placed with [`Tree::place_node`]).
+    pub(crate) fn set_children(&mut self, id: NodeId, children: Children) {
+        if let Some(node) = self.get_mut(id) {
+            node.children = (!children.is_empty()).then(|| Box::new(children));
+        }
     }
 
     /// Removes the childless node `name` under `parent_id` and returns it; the caller

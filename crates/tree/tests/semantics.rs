@@ -794,6 +794,38 @@ fn snapshots_round_trip_and_reject_damage() {
 }
 
 #[test]
+fn snapshots_with_duplicate_or_unordered_siblings_are_refused() {
+    let mut h = Harness::new();
+    h.create("/q", 0);
+    h.create("/q/k1", 0);
+    h.create("/q/k2", 0);
+    let mut bytes = Vec::new();
+    h.tree.write_snapshot(&mut bytes).unwrap();
+    // Rename one sibling inside the snapshot and seal it with a valid checksum, so only
+    // the structure check can catch it.
+    let at = |bytes: &[u8], name: &[u8]| bytes.windows(name.len()).position(|w| w == name).unwrap();
+    let resealed = |mut body: Vec<u8>| {
+        body.truncate(body.len() - 4);
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        body
+    };
+    let second = at(&bytes, b"k2");
+    let mut duplicate = bytes.clone();
+    duplicate[second + 1] = b'1';
+    let mut unordered = bytes.clone();
+    unordered[second + 1] = b'0';
+    for (what, damaged) in [("duplicate", duplicate), ("unordered", unordered)] {
+        let error = Tree::read_snapshot(&resealed(damaged)[..]).unwrap_err();
+        assert!(
+            error.to_string().contains("unordered name"),
+            "{what}: {error}"
+        );
+    }
+    assert!(Tree::read_snapshot(&resealed(bytes)[..]).is_ok());
+}
+
+#[test]
 fn applying_out_of_order_is_refused() {
     let mut h = Harness::new();
     let zxid = h.zxid;
