@@ -33,8 +33,11 @@ const SNAPSHOT_CHUNK_LEN: usize = 1 << 20;
 const BATCH_BYTES_MAX: usize = 4 << 20;
 /// Time a new connection has to introduce itself.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Redial delays: doubling from the first to the last. Only the higher id dials, so the
+/// last one bounds how long a restarted peer waits to hear from the leader; a refused
+/// dial costs next to nothing.
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(200);
 
 /// What the transport tells the Ready loop.
 #[derive(Debug)]
