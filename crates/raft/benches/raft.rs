@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paddock_raft::{
-    Faults, LogStore, NodeStorage, RaftConfig, RaftNode, Role, SnapshotStore, StateMachine,
+    Faults, LogStore, NodeStorage, RaftConfig, RaftNode, Role, SnapshotStore, SnapshotWriter,
+    StateMachine,
 };
 
 struct Counter;
@@ -21,8 +22,8 @@ struct Counter;
 impl StateMachine for Counter {
     type Output = ();
     fn apply(&mut self, _index: u64, _command: &[u8]) {}
-    fn snapshot(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        out.write_all(b"x")
+    fn snapshot(&mut self) -> SnapshotWriter {
+        Box::new(|out: &mut dyn Write| out.write_all(b"x"))
     }
     fn restore(&mut self, _input: &mut dyn std::io::Read) -> Result<(), String> {
         Ok(())

@@ -88,6 +88,15 @@ pub(crate) struct Applier<S: StateMachine> {
     pub pending: BTreeMap<u64, Waiting<S::Output>>,
     pub reads: Vec<(u64, ReadReply, Instant)>,
     pub to_raft: mpsc::UnboundedSender<FromApplier>,
+    /// The snapshot being written, if any: at most one at a time.
+    pub snapshot_job: Option<SnapshotJob>,
+}
+
+/// A snapshot being written on a thread of its own while entries go on being applied.
+pub(crate) struct SnapshotJob {
+    id: SnapshotId,
+    started: Instant,
+    thread: std::thread::JoinHandle<std::io::Result<u64>>,
 }
 
 impl<S: StateMachine> Applier<S> {
@@ -99,7 +108,17 @@ impl<S: StateMachine> Applier<S> {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.expire(Instant::now());
+            if self
+                .snapshot_job
+                .as_ref()
+                .is_some_and(|job| job.thread.is_finished())
+            {
+                self.finish_snapshot();
+            }
         }
+        // A snapshot still being written is finished, so nothing writes into the
+        // snapshot directory once the node has stopped.
+        self.finish_snapshot();
         for (_, waiting) in std::mem::take(&mut self.pending) {
             let _ = waiting.reply.send(Err(ProposeError::Shutdown));
         }
@@ -234,8 +253,11 @@ impl<S: StateMachine> Applier<S> {
     }
 
     fn maybe_snapshot(&mut self) {
+        if self.snapshot_job.is_some() {
+            return;
+        }
         // Nodes snapshot at different points (up to +40% by id), so the whole cluster
-        // never pauses for a snapshot at the same moment.
+        // never spends its CPU on snapshots at the same moment.
         let stagger = self.snapshot_entries_max / 10 * (self.node_id.saturating_sub(1) % 5);
         let entries = self.applied.0.saturating_sub(self.last_snapshot.0);
         if entries < self.snapshot_entries_max.saturating_add(stagger)
@@ -244,26 +266,64 @@ impl<S: StateMachine> Applier<S> {
             return;
         }
         let id = self.applied;
-        let started = Instant::now();
-        let result = self.snapshots.create(id).and_then(|mut sink| {
-            self.machine.snapshot(&mut sink)?;
-            sink.finish()
-        });
+        let sink = match self.snapshots.create(id) {
+            Ok(sink) => sink,
+            Err(error) => {
+                error!(node = self.node_id, %error, "taking a snapshot failed");
+                return;
+            }
+        };
+        let frozen = self.machine.snapshot();
+        let thread = std::thread::Builder::new()
+            .name(format!("paddock-snap-{}", self.node_id))
+            .spawn(move || {
+                let mut sink = sink;
+                frozen(&mut sink)?;
+                sink.finish()
+            });
+        match thread {
+            Ok(thread) => {
+                self.bytes_since_snapshot = 0;
+                self.snapshot_job = Some(SnapshotJob {
+                    id,
+                    started: Instant::now(),
+                    thread,
+                });
+            }
+            Err(error) => error!(node = self.node_id, %error, "cannot start a snapshot thread"),
+        }
+    }
+
+    /// Waits for the snapshot being written, if any, and records it.
+    fn finish_snapshot(&mut self) {
+        let Some(job) = self.snapshot_job.take() else {
+            return;
+        };
+        let id = job.id;
+        let result = job
+            .thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("snapshot thread panicked")));
         match result {
-            Ok(bytes) => {
+            Ok(bytes) if id.0 > self.last_snapshot.0 => {
                 info!(
                     node = self.node_id,
                     index = id.0,
                     bytes,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    elapsed_ms = job.started.elapsed().as_millis() as u64,
                     "snapshot taken"
                 );
                 self.last_snapshot = id;
-                self.bytes_since_snapshot = 0;
                 let _ = self.to_raft.send(FromApplier::SnapshotTaken(id));
                 // Only the newest is kept; a transfer still streaming an older one
                 // holds its file open, which keeps its data readable until it ends.
                 if let Err(error) = self.snapshots.retain_from(id) {
+                    error!(node = self.node_id, %error, "removing old snapshots failed");
+                }
+            }
+            Ok(_) => {
+                // A snapshot from the leader was installed meanwhile and is newer.
+                if let Err(error) = self.snapshots.retain_from(self.last_snapshot) {
                     error!(node = self.node_id, %error, "removing old snapshots failed");
                 }
             }

@@ -46,6 +46,6 @@ pub use node::{
     AppSender, NodeStorage, Proposer, RaftNode, RaftStatus, ReadWait, Reply, Role, Submitted,
 };
 pub use snapshot_store::{SnapshotId, SnapshotSink, SnapshotStore};
-pub use state_machine::StateMachine;
+pub use state_machine::{SnapshotWriter, StateMachine};
 pub use storage::{LogStats, LogStore};
 pub use transport::PEER_FRAME_LEN_MAX;

@@ -292,6 +292,7 @@ impl<O: Send + 'static> RaftNode<O> {
             pending: Default::default(),
             reads: Vec::new(),
             to_raft: from_applier_tx,
+            snapshot_job: None,
         };
         let applier_thread = std::thread::Builder::new()
             .name(format!("paddock-apply-{id}"))

@@ -2,6 +2,10 @@
 
 use std::io::{self, Read, Write};
 
+/// The state frozen at one applied index, to be written out on another thread while the
+/// machine goes on applying.
+pub type SnapshotWriter = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
+
 /// A deterministic state machine fed committed commands in log order.
 ///
 /// Every replica applies the same commands in the same order; `apply` must depend on
@@ -18,8 +22,9 @@ pub trait StateMachine: Send + 'static {
         let _ = index;
     }
 
-    /// Writes the whole state as of the last applied index.
-    fn snapshot(&mut self, out: &mut dyn Write) -> io::Result<()>;
+    /// Freezes the whole state as of the last applied index. Runs between applies, so it
+    /// must be cheap; the returned writer does the slow part on a thread of its own.
+    fn snapshot(&mut self) -> SnapshotWriter;
 
     /// Replaces the whole state with a snapshot written by [`StateMachine::snapshot`].
     fn restore(&mut self, input: &mut dyn Read) -> Result<(), String>;

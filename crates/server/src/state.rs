@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
-use paddock_raft::StateMachine;
+use paddock_raft::{SnapshotWriter, StateMachine};
 use paddock_tree::{Applied, SessionChange, Tree, TreeConfig, Trigger};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -251,9 +251,11 @@ impl StateMachine for Machine {
         Ok(applied)
     }
 
-    fn snapshot(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        let core = self.shared.core.lock();
-        core.tree.write_snapshot(out).map(|_| ())
+    fn snapshot(&mut self) -> SnapshotWriter {
+        // A clone of the tree costs a reference count per 64 znodes: the lock, which every
+        // read and apply of this server waits for, is not held while it is written out.
+        let frozen = self.shared.core.lock().tree.clone();
+        Box::new(move |out: &mut dyn Write| frozen.write_snapshot(out).map(|_| ()))
     }
 
     fn restore(&mut self, input: &mut dyn Read) -> Result<(), String> {

@@ -25,6 +25,7 @@ pub mod node;
 pub mod path;
 mod read;
 mod session;
+mod slab;
 mod snapshot;
 mod tree;
 mod txn;

@@ -1,6 +1,7 @@
 //! One znode as the tree stores it: compact, with its client-visible [`Stat`] derived.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use paddock_jute::Stat;
 
@@ -113,7 +114,7 @@ pub(crate) type Children = BTreeMap<Box<str>, NodeId>;
 pub(crate) struct Znode {
     pub stat: StoredStat,
     pub data: Option<Box<[u8]>>,
-    pub children: Option<Box<Children>>,
+    pub children: Option<Arc<Children>>,
     pub acl: u32,
 }
 

@@ -4,6 +4,7 @@
 //! and their rollback cannot forget them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use paddock_jute::{Acl, Stat};
 
@@ -12,6 +13,7 @@ use crate::digest::{node_hash, session_hash};
 use crate::node::{Children, NodeId, Owner, StoredStat, Znode};
 use crate::path;
 use crate::session::Session;
+use crate::slab::NodeSlab;
 
 /// Settings every replica must share (they change outcomes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,10 +38,13 @@ pub(crate) struct NodeImage {
 ///
 /// Pure and deterministic: no clock, no I/O, no randomness. Feeding two trees the same
 /// [`Txn`](crate::Txn)s yields the same replies, triggers and [`Tree::digest`].
+///
+/// Cloning is cheap (a reference count per 64 znodes, plus the sessions table): a clone
+/// freezes the state for a snapshot while the original goes on applying.
 #[derive(Debug, Clone)]
 pub struct Tree {
     pub(crate) config: TreeConfig,
-    nodes: Vec<Option<Znode>>,
+    nodes: NodeSlab,
     free: Vec<NodeId>,
     node_count: usize,
     pub(crate) acls: AclTable,
@@ -84,7 +89,7 @@ impl Tree {
     pub(crate) fn empty(config: TreeConfig) -> Self {
         Self {
             config,
-            nodes: Vec::new(),
+            nodes: NodeSlab::default(),
             free: Vec::new(),
             node_count: 0,
             acls: AclTable::default(),
@@ -191,11 +196,11 @@ impl Tree {
     }
 
     pub(crate) fn get(&self, id: NodeId) -> Option<&Znode> {
-        self.nodes.get(id as usize)?.as_ref()
+        self.nodes.get(id as usize)
     }
 
     pub(crate) fn get_mut(&mut self, id: NodeId) -> Option<&mut Znode> {
-        self.nodes.get_mut(id as usize)?.as_mut()
+        self.nodes.slot_mut(id as usize)?.as_mut()
     }
 
     pub(crate) fn node(&self, path: &str) -> Option<&Znode> {
@@ -272,9 +277,7 @@ impl Tree {
         self.record_undo(path);
         let id = self.place_node(path, node);
         if let Some(parent) = self.get_mut(parent_id) {
-            parent
-                .children
-                .get_or_insert_with(Default::default)
+            Arc::make_mut(parent.children.get_or_insert_with(Default::default))
                 .insert(name.into(), id);
         }
         id
@@ -290,7 +293,9 @@ impl Tree {
         self.index_owner(path, node.stat.owner(), true);
         let id = match self.free.pop() {
             Some(id) => {
-                self.nodes[id as usize] = Some(node);
+                if let Some(slot) = self.nodes.slot_mut(id as usize) {
+                    *slot = Some(node);
+                }
                 id
             }
             None => {
@@ -305,7 +310,7 @@ impl Tree {
     /// Gives node `id` its complete list of children (placed with [`Tree::place_node`]).
     pub(crate) fn set_children(&mut self, id: NodeId, children: Children) {
         if let Some(node) = self.get_mut(id) {
-            node.children = (!children.is_empty()).then(|| Box::new(children));
+            node.children = (!children.is_empty()).then(|| Arc::new(children));
         }
     }
 
@@ -319,12 +324,12 @@ impl Tree {
     ) -> Option<Znode> {
         self.record_undo(path);
         let parent = self.get_mut(parent_id)?;
-        let children = parent.children.as_mut()?;
+        let children = Arc::make_mut(parent.children.as_mut()?);
         let id = children.remove(name)?;
         if children.is_empty() {
             parent.children = None;
         }
-        let node = self.nodes.get_mut(id as usize)?.take()?;
+        let node = self.nodes.slot_mut(id as usize)?.take()?;
         assert!(node.children.is_none(), "removed {path} with children");
         self.free.push(id);
         self.node_count -= 1;
@@ -339,7 +344,7 @@ impl Tree {
     /// `change` must not alter the owner or children.
     pub(crate) fn update_node(&mut self, id: NodeId, path: &str, change: impl FnOnce(&mut Znode)) {
         self.record_undo(path);
-        let Some(node) = self.nodes.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(node) = self.nodes.slot_mut(id as usize).and_then(Option::as_mut) else {
             return;
         };
         let before = node_hash(path, &node.stat, node.data.as_deref());

@@ -794,6 +794,29 @@ fn snapshots_round_trip_and_reject_damage() {
 }
 
 #[test]
+fn a_clone_snapshots_the_state_it_was_taken_at_while_the_original_goes_on() {
+    let mut h = Harness::new();
+    for i in 0..300 {
+        h.create(&format!("/n{i:03}"), 0);
+    }
+    let frozen = h.tree.clone();
+    let frozen_digest = frozen.digest();
+    // Writes after the clone touch shared chunks and a shared children map.
+    h.write(set_data("/n005", -1));
+    h.write(delete("/n150", -1));
+    h.create("/late", 0);
+    assert_ne!(h.tree.digest(), frozen_digest);
+    let mut bytes = Vec::new();
+    frozen.write_snapshot(&mut bytes).unwrap();
+    let restored = Tree::read_snapshot(&bytes[..]).unwrap();
+    restored.check_invariants();
+    assert_eq!(restored.digest(), frozen_digest);
+    assert!(restored.exists("/n150") && !restored.exists("/late"));
+    h.tree.check_invariants();
+    assert!(!h.tree.exists("/n150") && h.tree.exists("/late"));
+}
+
+#[test]
 fn snapshots_with_duplicate_or_unordered_siblings_are_refused() {
     let mut h = Harness::new();
     h.create("/q", 0);

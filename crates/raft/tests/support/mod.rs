@@ -48,15 +48,17 @@ impl StateMachine for Recorder {
         index
     }
 
-    fn snapshot(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        let state = self.state.lock();
-        out.write_all(&(state.commands.len() as u64).to_be_bytes())?;
-        for (index, command) in &state.commands {
-            out.write_all(&index.to_be_bytes())?;
-            out.write_all(&(command.len() as u64).to_be_bytes())?;
-            out.write_all(command)?;
-        }
-        Ok(())
+    fn snapshot(&mut self) -> SnapshotWriter {
+        let state = self.state.lock().clone();
+        Box::new(move |out: &mut dyn Write| {
+            out.write_all(&(state.commands.len() as u64).to_be_bytes())?;
+            for (index, command) in &state.commands {
+                out.write_all(&index.to_be_bytes())?;
+                out.write_all(&(command.len() as u64).to_be_bytes())?;
+                out.write_all(command)?;
+            }
+            Ok(())
+        })
     }
 
     fn restore(&mut self, input: &mut dyn Read) -> Result<(), String> {
