@@ -314,18 +314,12 @@ impl<S: StateMachine> Applier<S> {
                     "snapshot taken"
                 );
                 self.last_snapshot = id;
+                // The Ready loop records it durably, then removes older snapshots.
                 let _ = self.to_raft.send(FromApplier::SnapshotTaken(id));
-                // Only the newest is kept; a transfer still streaming an older one
-                // holds its file open, which keeps its data readable until it ends.
-                if let Err(error) = self.snapshots.retain_from(id) {
-                    error!(node = self.node_id, %error, "removing old snapshots failed");
-                }
             }
             Ok(_) => {
-                // A snapshot from the leader was installed meanwhile and is newer.
-                if let Err(error) = self.snapshots.retain_from(self.last_snapshot) {
-                    error!(node = self.node_id, %error, "removing old snapshots failed");
-                }
+                // A snapshot from the leader was installed meanwhile and is newer; this
+                // one goes with the next snapshot's clean-up.
             }
             Err(error) => error!(node = self.node_id, %error, "taking a snapshot failed"),
         }

@@ -302,6 +302,7 @@ impl<O: Send + 'static> RaftNode<O> {
         let ready_loop = ReadyLoop {
             raw,
             log,
+            snapshots,
             config,
             transport: transport.clone(),
             to_applier,
@@ -432,6 +433,7 @@ struct PendingRead {
 struct ReadyLoop<O> {
     raw: RawNode<LogStore>,
     log: LogStore,
+    snapshots: SnapshotStore,
     config: RaftConfig,
     transport: std::sync::Arc<parking_lot::Mutex<Option<Transport>>>,
     to_applier: std_mpsc::Sender<ToApplier<O>>,
@@ -667,6 +669,11 @@ impl<O: Send + 'static> ReadyLoop<O> {
                 if let Err(error) = result {
                     error!(node = self.config.id, %error, "recording snapshot failed");
                     self.stopping = true;
+                } else if let Err(error) = self.snapshots.retain_from((index, term)) {
+                    // Only now, with the new one recorded on disk, may older ones go. A
+                    // transfer still streaming one holds its file open, which keeps its
+                    // data readable until it ends.
+                    error!(node = self.config.id, %error, "removing old snapshots failed");
                 }
                 self.publish_status();
             }
