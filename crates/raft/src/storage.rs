@@ -329,10 +329,10 @@ impl LogStore {
         }
     }
 
-    /// Marks the queued changes as ones that must land together (when `needed`).
-    fn require_atomic(backend: &mut Backend, needed: bool) {
+    /// Marks the queued changes as ones that must land together.
+    fn require_atomic(backend: &mut Backend) {
         if let Backend::Sled { atomic, .. } = backend {
-            *atomic |= needed;
+            *atomic = true;
         }
     }
 
@@ -370,7 +370,9 @@ impl LogStore {
                 .into_iter()
                 .chain(core.batches.range(first.index..).map(|(f, l)| (*f, *l)))
                 .collect();
-            Self::require_atomic(backend, !affected.is_empty());
+            if !affected.is_empty() {
+                Self::require_atomic(backend);
+            }
             for (batch_first, _) in affected {
                 core.batches.remove(&batch_first);
                 if batch_first >= first.index {
@@ -438,7 +440,7 @@ impl LogStore {
         Self::stage(backend, KEY_CONF_STATE, Some(cs));
         Self::stage(backend, KEY_SNAPSHOT, Some(snap));
         Self::stage(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
-        Self::require_atomic(backend, true);
+        Self::require_atomic(backend);
         Ok(())
     }
 
@@ -457,7 +459,7 @@ impl LogStore {
         };
         meta.set_conf_state(core.conf_state.clone());
         Self::stage(backend, KEY_SNAPSHOT, Some(encode(&meta)?));
-        Self::require_atomic(backend, true);
+        Self::require_atomic(backend);
         core.snapshot = meta;
         // A snapshot's index is applied, hence committed: keep commit ≥ it on disk so a
         // restart never finds applied > commit.

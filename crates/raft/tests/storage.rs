@@ -151,6 +151,15 @@ fn unflushed_changes_are_lost_on_crash_flushed_ones_are_not() {
     assert!(store.last_index().unwrap() >= 2, "flushed entries survive");
 }
 
+fn hard_state(term: u64, vote: u64, commit: u64) -> HardState {
+    HardState {
+        term,
+        vote,
+        commit,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn hard_state_survives_reopening_and_commit_never_trails_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,34 +168,27 @@ fn hard_state_survives_reopening_and_commit_never_trails_a_snapshot() {
         store
             .append(&(1..=10).map(|i| entry(i, 2)).collect::<Vec<_>>())
             .unwrap();
-        store
-            .set_hard_state(&HardState {
-                term: 2,
-                vote: 1,
-                commit: 3,
-                ..Default::default()
-            })
-            .unwrap();
-        store.flush().unwrap();
-        store.set_commit(9).unwrap();
-        assert_eq!(store.hard_state().commit, 9);
+        store.set_hard_state(&hard_state(2, 1, 3)).unwrap();
         store.flush().unwrap();
     }
     {
         let store = LogStore::open(dir.path(), &[1]).unwrap();
-        let hs = store.hard_state();
-        assert_eq!((hs.term, hs.vote), (2, 1));
-        assert!((3..=9).contains(&hs.commit), "commit {}", hs.commit);
-        store.set_commit(9).unwrap();
+        assert_eq!(store.hard_state(), hard_state(2, 1, 3));
         // A snapshot's index is applied: the commit on disk must reach it, or a
         // restart would find applied beyond commit.
         store.record_snapshot(8, 2).unwrap();
         store.flush().unwrap();
     }
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        assert_eq!(store.hard_state(), hard_state(2, 1, 8));
+        assert_eq!(store.snapshot_metadata().index, 8);
+        assert_eq!(store.last_index().unwrap(), 10);
+        store.set_commit(9).unwrap();
+        store.flush().unwrap();
+    }
     let store = LogStore::open(dir.path(), &[1]).unwrap();
-    assert!(store.hard_state().commit >= 8);
-    assert_eq!(store.snapshot_metadata().index, 8);
-    assert_eq!(store.last_index().unwrap(), 10);
+    assert_eq!(store.hard_state(), hard_state(2, 1, 9));
 }
 
 #[test]
@@ -199,18 +201,10 @@ fn a_commit_index_beyond_the_surviving_log_is_cut_back_to_its_end() {
         store
             .append(&[entry(1, 1), entry(2, 1), entry(3, 1)])
             .unwrap();
-        store
-            .set_hard_state(&HardState {
-                term: 1,
-                vote: 1,
-                commit: 5,
-                ..Default::default()
-            })
-            .unwrap();
+        store.set_hard_state(&hard_state(1, 1, 5)).unwrap();
         store.flush().unwrap();
     }
     let store = LogStore::open(dir.path(), &[1]).unwrap();
-    assert_eq!(store.hard_state().commit, 3);
-    assert_eq!(store.hard_state().term, 1);
+    assert_eq!(store.hard_state(), hard_state(1, 1, 3));
     assert_eq!(store.last_index().unwrap(), 3);
 }

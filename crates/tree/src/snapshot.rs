@@ -382,17 +382,16 @@ impl Tree {
             let data = r.opt_blob()?.map(Vec::into_boxed_slice);
             let acl_number = r.len()?;
             let children = r.u64()?;
-            let acl = match acl_ids.get_mut(acl_number) {
-                Some(Some(id)) => {
-                    tree.acls.retain(*id);
-                    *id
-                }
-                Some(slot) => {
-                    let id = tree.acls.acquire(&acls[acl_number]);
-                    *slot = Some(id);
+            let (Some(slot), Some(entries)) = (acl_ids.get_mut(acl_number), acls.get(acl_number))
+            else {
+                return Err(SnapshotError::Corrupt("unknown ACL"));
+            };
+            let acl = match *slot {
+                Some(id) => {
+                    tree.acls.retain(id);
                     id
                 }
-                None => return Err(SnapshotError::Corrupt("unknown ACL")),
+                None => *slot.insert(tree.acls.acquire(entries)),
             };
             let node = Znode::new(stat, data, acl);
             let (id, node_path) = if index == 0 {
