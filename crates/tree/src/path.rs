@@ -11,32 +11,21 @@ use paddock_jute::ErrorCode;
 /// `sequential` validates the path as it will be once a sequence number is appended, so
 /// `/queue/` is a valid prefix for a sequential create.
 pub fn validate(path: &str, sequential: bool) -> Result<(), ErrorCode> {
-    if sequential {
-        let mut with_suffix = String::with_capacity(path.len() + 1);
-        with_suffix.push_str(path);
-        with_suffix.push('1');
-        return validate(&with_suffix, false);
-    }
-    let chars: Vec<char> = path.chars().collect();
-    if chars.first() != Some(&'/') {
+    let Some(rest) = path.strip_prefix('/') else {
         return Err(ErrorCode::BadArguments);
-    }
-    if chars.len() == 1 {
+    };
+    if rest.is_empty() {
         return Ok(());
     }
-    if chars.last() == Some(&'/') {
-        return Err(ErrorCode::BadArguments);
-    }
-    for i in 1..chars.len() {
-        let c = chars[i];
-        let last = chars[i - 1];
-        let component_ends = i + 1 == chars.len() || chars[i + 1] == '/';
-        let bad = c == '\0'
-            || (c == '/' && last == '/')
-            || (c == '.' && last == '.' && chars[i - 2] == '/' && component_ends)
-            || (c == '.' && last == '/' && component_ends)
-            || is_forbidden_char(c);
-        if bad {
+    let mut names = rest.split('/').peekable();
+    while let Some(name) = names.next() {
+        // A sequential create appends a number to the last name, which makes an empty,
+        // "." or ".." name valid there.
+        let numbered = sequential && names.peek().is_none();
+        if !numbered && matches!(name, "" | "." | "..") {
+            return Err(ErrorCode::BadArguments);
+        }
+        if name.chars().any(|c| c == '\0' || is_forbidden_char(c)) {
             return Err(ErrorCode::BadArguments);
         }
     }
@@ -90,7 +79,6 @@ pub fn is_ancestor_or_self(ancestor: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     #[test]
     fn accepts_what_zookeeper_accepts() {
         for ok in [
@@ -107,6 +95,7 @@ mod tests {
         }
         assert_eq!(validate("/q/", true), Ok(()));
         assert_eq!(validate("/", true), Ok(()));
+        assert_eq!(validate("/q/..", true), Ok(()), "becomes /q/..1");
     }
 
     #[test]
