@@ -31,7 +31,8 @@ pub struct RaftConfig {
     pub log_entries_kept: u64,
     /// Give up on a proposal or read index after this long.
     pub request_timeout: Duration,
-    /// Largest batch of entries in one append message, bytes.
+    /// Largest batch of entries in one append message, bytes; also where the node stops
+    /// gathering proposals into one batch.
     pub append_bytes_max: u64,
     /// Append messages in flight per follower.
     pub inflight_appends_max: usize,

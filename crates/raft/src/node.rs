@@ -314,6 +314,8 @@ impl<O: Send + 'static> RaftNode<O> {
             leader_id: 0,
             stopping: false,
             lost_log_until: 0,
+            batch: Vec::new(),
+            batch_bytes: 0,
         };
         let raft_thread = std::thread::Builder::new()
             .name(format!("paddock-raft-{id}"))
@@ -446,6 +448,10 @@ struct ReadyLoop<O> {
     stopping: bool,
     /// After losing its log, the node abstains from votes until its log reaches this.
     lost_log_until: u64,
+    /// Proposals taken since the last Ready, proposed together by `propose_batch`.
+    batch: Vec<Entry>,
+    /// Bytes of command data in `batch`.
+    batch_bytes: u64,
 }
 
 impl<O: Send + 'static> ReadyLoop<O> {
@@ -492,7 +498,11 @@ impl<O: Send + 'static> ReadyLoop<O> {
                         self.on_inbound(message);
                         progressed = true;
                     }
-                    if !saturated && let Ok(proposal) = proposals.try_recv() {
+                    let batch_full = self.batch_bytes >= self.config.append_bytes_max;
+                    if !saturated
+                        && !batch_full
+                        && let Ok(proposal) = proposals.try_recv()
+                    {
                         self.on_proposal(proposal);
                         progressed = true;
                     }
@@ -504,6 +514,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
                         break;
                     }
                 }
+                self.propose_batch();
                 if let Err(error) = self.on_ready() {
                     error!(node = self.config.id, %error, "storage failed; stopping the node");
                     break;
@@ -615,10 +626,30 @@ impl<O: Send + 'static> ReadyLoop<O> {
             deadline,
             term: self.raw.raft.term,
         });
-        let context = proposal_context(self.config.id, seq);
-        if self.raw.propose(context, proposal.command).is_err() {
-            // Dropped at once (no leader, transfer in progress): the applier fails it
-            // when a later entry of ours applies, or at its deadline; say so now.
+        self.batch_bytes += proposal.command.len() as u64;
+        self.batch.push(Entry {
+            data: proposal.command.into(),
+            context: proposal_context(self.config.id, seq).into(),
+            ..Entry::default()
+        });
+    }
+
+    /// Proposes the proposals taken since the last Ready as one message: a follower
+    /// forwards them to the leader together, and the leader appends them together and
+    /// sends them to each follower in one append, instead of one message per proposal
+    /// on every hop.
+    fn propose_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        self.batch_bytes = 0;
+        let mut message = Message::default();
+        message.set_msg_type(MessageType::MsgPropose);
+        message.from = self.config.id;
+        message.set_entries(std::mem::take(&mut self.batch).into());
+        if self.raw.step(message).is_err() {
+            // Dropped at once (no leader, transfer in progress): the applier fails them
+            // when a later entry of ours applies, or at their deadline; say so now.
             let _ = self.to_applier.send(ToApplier::LeaderChanged {
                 grace: Duration::ZERO,
             });
