@@ -8,7 +8,8 @@
 # ratio Paddock / ZooKeeper. Also measures: RSS after filling 1,000,000 znodes of 100 B
 # (bytes per znode), data directory size, restart-to-serving time of one node holding
 # them, the write gap when the leader is killed with SIGKILL under load, and this
-# machine's fsync + loopback floor.
+# machine's floors: fsync + loopback round trips for a write, and one frame written on
+# each of the watchers' connections (no server) for the fan-out.
 #
 #   benches/compare.sh [--repeats N] [--quick] [--fill N] [--no-workloads]
 #
@@ -160,6 +161,11 @@ for r in $(seq 1 "$repeats"); do
         run "$name" ephemeral-churn "${shape[@]}" --workload ephemeral-churn
         run "$name" watch-fanout --clients "$watchers" --workload watch-fanout
     done
+    # The same delivery with no server at all, measured between the two so it sees the
+    # same machine: one notification frame written on each of $watchers connections.
+    "$BENCH" --connect x --workload floor --clients "$watchers" --data-dir "$work" --json 2>/dev/null |
+        python3 -c 'import json, sys; print("floor\tfanout\t0\t0\t0\t%.3f\t0" % json.load(sys.stdin)["fanout_floor_ms"])' >>"$results" ||
+        echo "fan-out floor failed" >&2
 done
 
 # fresh NAME: stops the cluster, empties its data directories (keeping myid), restarts it.
@@ -239,7 +245,8 @@ for label in ["create", "set", "get", "mixed"]:
 p, z = med("single-create", "paddock", 1), med("single-create", "zookeeper", 1)
 print(f"| single client create p50 ms (floor {floor['write_floor_ms']:.3f}: fsync {floor['fsync_ms']:.3f} + 2 x RTT {floor['loopback_rtt_ms']:.3f}) | {p:.3f} | {z:.3f} | {ratio(p, z)} |")
 p, z = med("watch-fanout", "paddock", 3), med("watch-fanout", "zookeeper", 3)
-print(f"| watch fan-out, all notifications delivered, ms | {p:.1f} | {z:.1f} | {ratio(p, z)} |")
+f = med("fanout", "floor", 3)
+print(f"| watch fan-out, all notifications delivered, ms (floor {f:.1f}: one frame written on each connection, no server) | {p:.1f} | {z:.1f} | {ratio(p, z)} |")
 bp, bz = int(rss_p) * 1024 / fill, int(rss_z) * 1024 / fill
 print(f"| RSS per server after {fill} znodes of 100 B, bytes/znode | {bp:.0f} | {bz:.0f} | {ratio(bp, bz)} |")
 print(f"| data dir size of one server, MiB | {int(disk_p)/1024:.0f} | {int(disk_z)/1024:.0f} | {ratio(float(disk_p), float(disk_z))} |")

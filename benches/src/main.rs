@@ -6,6 +6,7 @@
 //! `--json`). See `--help` for the workloads.
 
 mod conn;
+mod floor;
 mod soak;
 mod stats;
 mod workloads;
@@ -37,9 +38,13 @@ pub enum Workload {
     Fill,
     /// Continuous writes counted per 100 ms window, to show the gap while a node dies.
     Failover,
-    /// This machine's floor: median write+fdatasync of 100 bytes (in --data-dir) and
-    /// median loopback TCP round trip. Needs no server.
+    /// This machine's floor: median write+fdatasync of 100 bytes (in --data-dir), median
+    /// loopback TCP round trip, and the time to deliver one notification frame on each
+    /// of --clients loopback connections. Needs no server.
     Floor,
+    /// The sending end of the floor's fan-out probe (started by `floor` itself).
+    #[value(hide = true)]
+    FanoutSender,
     /// Ordinary clients while hostile connections misbehave (garbage, truncated frames,
     /// huge lengths, requests before the handshake, idle and one-byte-a-second
     /// connections): latency and errors before and during, server RSS before and after.

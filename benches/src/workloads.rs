@@ -139,69 +139,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         Workload::WatchFanout => watch_fanout(args).await,
         Workload::Fill => fill(args).await,
         Workload::Failover => failover(args).await,
-        Workload::Floor => floor(args).await,
+        Workload::Floor => crate::floor::run(args).await,
+        Workload::FanoutSender => crate::floor::fanout_sender(args).await,
         Workload::Soak => crate::soak::run(args).await,
     }
-}
-
-/// Median fsync and loopback round trip: what no replicated write can beat.
-async fn floor(args: &Args) -> anyhow::Result<Report> {
-    use std::io::Write;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let path = args
-        .data_dir
-        .join(format!("paddock-bench-fsync-{}", std::process::id()));
-    let mut file = std::fs::File::create(&path)?;
-    let mut fsyncs = Vec::new();
-    for _ in 0..500 {
-        let start = Instant::now();
-        file.write_all(&[7u8; 100])?;
-        file.sync_data()?;
-        fsyncs.push(start.elapsed());
-    }
-    drop(file);
-    let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let echo = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await?;
-        socket.set_nodelay(true)?;
-        let mut buf = [0u8; 100];
-        loop {
-            if socket.read_exact(&mut buf).await.is_err() {
-                return anyhow::Ok(());
-            }
-            socket.write_all(&buf).await?;
-        }
-    });
-    let mut client = tokio::net::TcpStream::connect(addr).await?;
-    client.set_nodelay(true)?;
-    let mut rtts = Vec::new();
-    let mut buf = [0u8; 100];
-    for _ in 0..2000 {
-        let start = Instant::now();
-        client.write_all(&buf).await?;
-        client.read_exact(&mut buf).await?;
-        rtts.push(start.elapsed());
-    }
-    drop(client);
-    let _ = echo.await;
-    fsyncs.sort();
-    rtts.sort();
-    let fsync = fsyncs[fsyncs.len() / 2].as_secs_f64() * 1000.0;
-    let rtt = rtts[rtts.len() / 2].as_secs_f64() * 1000.0;
-    Ok(Report {
-        stats: Stats::default(),
-        elapsed: Duration::ZERO,
-        // A replicated create needs at least: client → leader → follower round trips
-        // (two) and one fsync on the follower (the leader's overlaps it).
-        extra: vec![
-            ("fsync_ms".into(), fsync),
-            ("loopback_rtt_ms".into(), rtt),
-            ("write_floor_ms".into(), fsync + 2.0 * rtt),
-        ],
-        series: Vec::new(),
-    })
 }
 
 async fn steady(args: &Args) -> anyhow::Result<Report> {

@@ -1,0 +1,189 @@
+//! What this machine allows at best, measured without any server: the fsync and loopback
+//! round trip every replicated write pays, and the cost of delivering one notification
+//! frame on each of W loopback TCP connections, which every watch fan-out pays.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::Args;
+use crate::stats::{Report, Stats};
+
+/// Rounds of the fan-out probe; the median is reported.
+const FANOUT_ROUNDS: usize = 5;
+
+/// Median fsync, loopback round trip and fan-out delivery: what no server can beat.
+pub async fn run(args: &Args) -> anyhow::Result<Report> {
+    let fsync = median_ms(fsyncs(args)?);
+    let rtt = median_ms(round_trips().await?);
+    let fanout = median_ms(fanout(args).await?);
+    Ok(Report {
+        stats: Stats::default(),
+        elapsed: Duration::ZERO,
+        // A replicated create needs at least: client → leader → follower round trips
+        // (two) and one fsync on the follower (the leader's overlaps it).
+        extra: vec![
+            ("fsync_ms".into(), fsync),
+            ("loopback_rtt_ms".into(), rtt),
+            ("write_floor_ms".into(), fsync + 2.0 * rtt),
+            ("fanout_floor_ms".into(), fanout),
+            ("watchers".into(), args.clients as f64),
+        ],
+        series: Vec::new(),
+    })
+}
+
+fn median_ms(mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    samples
+        .get(samples.len() / 2)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+fn fsyncs(args: &Args) -> anyhow::Result<Vec<Duration>> {
+    let path = args
+        .data_dir
+        .join(format!("paddock-bench-fsync-{}", std::process::id()));
+    let mut file = std::fs::File::create(&path)?;
+    let mut samples = Vec::new();
+    for _ in 0..500 {
+        let start = Instant::now();
+        file.write_all(&[7u8; 100])?;
+        file.sync_data()?;
+        samples.push(start.elapsed());
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    Ok(samples)
+}
+
+async fn round_trips() -> anyhow::Result<Vec<Duration>> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let echo = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await?;
+        socket.set_nodelay(true)?;
+        let mut buf = [0u8; 100];
+        loop {
+            if socket.read_exact(&mut buf).await.is_err() {
+                return anyhow::Ok(());
+            }
+            socket.write_all(&buf).await?;
+        }
+    });
+    let mut client = TcpStream::connect(addr).await?;
+    client.set_nodelay(true)?;
+    let mut samples = Vec::new();
+    let mut buf = [0u8; 100];
+    for _ in 0..2000 {
+        let start = Instant::now();
+        client.write_all(&buf).await?;
+        client.read_exact(&mut buf).await?;
+        samples.push(start.elapsed());
+    }
+    drop(client);
+    let _ = echo.await;
+    Ok(samples)
+}
+
+/// A watch notification for `{root}/fan` as a server frames it: length, reply header
+/// (xid -1, zxid, err), then type, state and path.
+fn notification_frame(args: &Args) -> Vec<u8> {
+    let path = format!("{}/fan", args.root);
+    let mut body = Vec::new();
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&0x1_0000_0001i64.to_be_bytes());
+    body.extend_from_slice(&0i32.to_be_bytes());
+    body.extend_from_slice(&3i32.to_be_bytes()); // NodeDataChanged
+    body.extend_from_slice(&3i32.to_be_bytes()); // SyncConnected
+    body.extend_from_slice(&(path.len() as i32).to_be_bytes());
+    body.extend_from_slice(path.as_bytes());
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Times the delivery of one notification frame on each of `--clients` loopback
+/// connections, measured like the watch-fanout workload: the clock starts before the
+/// receiving tasks are spawned, and stops when the last has its frame. The sending end
+/// is another process (this binary, `--workload fanout-sender`), as a server would be,
+/// and writes each frame straight to its socket: no lookup, no queue, no task switch.
+async fn fanout(args: &Args) -> anyhow::Result<Vec<Duration>> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut sender = tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "--workload",
+            "fanout-sender",
+            "--connect",
+            &addr.to_string(),
+        ])
+        .args(["--clients", &args.clients.to_string(), "--root", &args.root])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the fan-out sender")?;
+    let mut go = sender.stdin.take().context("sender stdin")?;
+    let mut sockets = Vec::with_capacity(args.clients);
+    while sockets.len() < args.clients {
+        let (socket, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+            .await
+            .context("the fan-out sender did not connect")??;
+        socket.set_nodelay(true)?;
+        sockets.push(socket);
+    }
+    let frame_len = notification_frame(args).len();
+    let mut samples = Vec::new();
+    for _ in 0..FANOUT_ROUNDS {
+        let start = Instant::now();
+        let mut tasks = Vec::with_capacity(sockets.len());
+        for mut socket in sockets.drain(..) {
+            tasks.push(tokio::spawn(async move {
+                let mut frame = vec![0u8; frame_len];
+                socket.read_exact(&mut frame).await?;
+                anyhow::Ok((start.elapsed(), socket))
+            }));
+        }
+        go.write_all(b"go\n").await?;
+        go.flush().await?;
+        let mut last = Duration::ZERO;
+        for task in tasks {
+            let (elapsed, socket) = task.await??;
+            last = last.max(elapsed);
+            sockets.push(socket);
+        }
+        samples.push(last);
+    }
+    drop(go);
+    let _ = sender.wait().await;
+    Ok(samples)
+}
+
+/// The sending end of the fan-out probe: connects `--clients` sockets to `--connect`,
+/// then writes one notification frame on each for every line read from stdin.
+pub async fn fanout_sender(args: &Args) -> anyhow::Result<Report> {
+    let mut sockets = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        let socket = TcpStream::connect(&args.connect).await?;
+        socket.set_nodelay(true)?;
+        sockets.push(socket);
+    }
+    let frame = notification_frame(args);
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while lines.next_line().await?.is_some() {
+        for socket in &mut sockets {
+            socket.write_all(&frame).await?;
+        }
+    }
+    Ok(Report {
+        stats: Stats::default(),
+        elapsed: Duration::ZERO,
+        extra: Vec::new(),
+        series: Vec::new(),
+    })
+}
