@@ -14,11 +14,17 @@
 //! installed or taken snapshot) go through an atomic sled batch, which costs one more
 //! synchronous write, of the batch's manifest.
 //!
-//! Keys in sled: `b` + big-endian index → the entries one Ready appended starting at that
-//! index (one sled insert per Ready, not per entry: sled's per-key cost dominated the
-//! Ready loop otherwise); `hs` → `HardState`; `cs` → `ConfState`; `snap` →
-//! `SnapshotMetadata` of the latest snapshot; `trunc` → index and term of the last entry
-//! compacted away.
+//! sled's default tree holds the log: `b` + big-endian index → a run of entries appended
+//! together, starting at that index. A Ready's entries are stored in runs of about
+//! [`RUN_BYTES`] (not one key per entry: sled's per-key cost dominated the Ready loop;
+//! not one key per Ready: sled rewrites a whole leaf of up to 17 keys every few inserts,
+//! and writes one over 128 KiB to a blob file of its own). The tree `meta` holds `hs` →
+//! `HardState`, `cs` → `ConfState`, `snap` → `SnapshotMetadata` of the latest snapshot and
+//! `trunc` → index and term of the last entry compacted away; kept apart, the hard state
+//! written every Ready does not make sled rewrite the leaf of the newest log runs.
+//!
+//! sled does not fsync the blob files it writes for values or leaves too large for its
+//! log (entries over ~100 KiB): the flush syncs any new ones itself.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,6 +43,40 @@ const KEY_TRUNCATED: &[u8] = b"trunc";
 
 /// sled's page cache, bytes.
 const SLED_CACHE_BYTES: u64 = 16 << 20;
+
+/// Entry bytes per stored run: small enough that a leaf of 17 runs stays far below the
+/// size at which sled moves it to a blob file.
+const RUN_BYTES: usize = 4096;
+
+/// The sled tree holding the hard state, membership, snapshot and truncation marker.
+const META_TREE: &[u8] = b"meta";
+
+fn is_meta_key(key: &[u8]) -> bool {
+    [KEY_HARD_STATE, KEY_CONF_STATE, KEY_SNAPSHOT, KEY_TRUNCATED].contains(&key)
+}
+
+/// Splits entries appended together into runs of about [`RUN_BYTES`] (an entry larger
+/// than that is a run of its own).
+fn runs(entries: &[Entry]) -> impl Iterator<Item = &[Entry]> {
+    let mut rest = entries;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let len = rest
+            .iter()
+            .take_while(|entry| {
+                let fits = bytes == 0 || bytes + entry.data.len() <= RUN_BYTES;
+                bytes += entry.data.len() + entry.context.len();
+                fits
+            })
+            .count();
+        let (run, tail) = rest.split_at(len);
+        rest = tail;
+        Some(run)
+    })
+}
 
 fn batch_key(first_index: u64) -> [u8; 9] {
     let mut key = [0u8; 9];
@@ -101,10 +141,13 @@ impl Core {
     }
 }
 
+#[expect(clippy::large_enum_variant, reason = "one per store, never moved around")]
 enum Backend {
     Memory,
     Sled {
         db: sled::Db,
+        /// The hard state, membership, snapshot and truncation marker.
+        meta: sled::Tree,
         /// Changes queued for the next flush, by key: a value, or `None` to remove.
         pending: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
         /// The queued changes must land together: they replace part of the log or
@@ -117,7 +160,66 @@ enum Backend {
         /// `sync_file_range`, which neither empties the drive's write cache nor
         /// persists the file's metadata, so it is not enough for an acknowledgement.
         file: std::fs::File,
+        /// sled's blob files, which it never fsyncs.
+        blobs: BlobSync,
     },
+}
+
+/// Fsyncs the blob files sled writes (for a value or a leaf too large for its log) and
+/// never syncs itself. sled names them by log position, so the ones newer than the last
+/// synced are the unsynced ones; the directory's modification time says when to look.
+struct BlobSync {
+    dir: std::path::PathBuf,
+    seen: Option<std::time::SystemTime>,
+    synced_through: u64,
+}
+
+impl BlobSync {
+    fn new(dir: std::path::PathBuf) -> Result<Self, StoreError> {
+        let mut blobs = Self {
+            dir,
+            seen: None,
+            synced_through: 0,
+        };
+        // Whatever is there from before a crash is synced once.
+        blobs.sync()?;
+        Ok(blobs)
+    }
+
+    /// Syncs the blob files written since the last call, and the directory naming them.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        let modified = match std::fs::metadata(&self.dir) {
+            Ok(meta) => meta.modified()?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        if self.seen == Some(modified) {
+            return Ok(());
+        }
+        let mut newest = self.synced_through;
+        for item in std::fs::read_dir(&self.dir)? {
+            let item = item?;
+            let Some(lsn) = item
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if lsn > self.synced_through {
+                std::fs::File::open(item.path())?.sync_all()?;
+                newest = newest.max(lsn);
+            }
+        }
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        self.synced_through = newest;
+        // A directory's time moves in clock ticks of a few ms: one changed again within
+        // the same tick would look unchanged, so a recent time is not trusted yet.
+        let settled =
+            modified + std::time::Duration::from_millis(50) < std::time::SystemTime::now();
+        self.seen = settled.then_some(modified);
+        Ok(())
+    }
 }
 
 struct Inner {
@@ -229,25 +331,41 @@ impl LogStore {
     /// Opens (or creates) the store in `dir`. A new store starts with `voters` as its
     /// membership; an existing one keeps what it recorded.
     pub fn open(dir: &Path, voters: &[u64]) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             // The live log is also held in memory; sled's own cache would only
             // duplicate it.
             .cache_capacity(SLED_CACHE_BYTES)
-            .open()?;
+            // Log records become durable through `flush` only, after the blob files
+            // they may point to are synced.
+            .flush_every_ms(None);
+        // A store closed a moment ago in this process (a node restarted in place) can
+        // hold sled's file lock until sled's IO threads finish its last write.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(error)) if is_lock_held(&error) && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => break opened?,
+            }
+        };
+        let meta = db.open_tree(META_TREE)?;
+        migrate_meta(&db, &meta)?;
         let mut core = Core::default();
-        if let Some(bytes) = db.get(KEY_HARD_STATE)? {
+        if let Some(bytes) = meta.get(KEY_HARD_STATE)? {
             core.hard_state = decode(&bytes)?;
         }
-        core.conf_state = match db.get(KEY_CONF_STATE)? {
+        core.conf_state = match meta.get(KEY_CONF_STATE)? {
             Some(bytes) => decode(&bytes)?,
             None => ConfState::from((voters.to_vec(), Vec::<u64>::new())),
         };
-        if let Some(bytes) = db.get(KEY_SNAPSHOT)? {
+        if let Some(bytes) = meta.get(KEY_SNAPSHOT)? {
             core.snapshot = decode(&bytes)?;
         }
-        if let Some(bytes) = db.get(KEY_TRUNCATED)? {
+        if let Some(bytes) = meta.get(KEY_TRUNCATED)? {
             let raw: [u8; 16] = bytes
                 .as_ref()
                 .try_into()
@@ -304,15 +422,18 @@ impl LogStore {
             .read(true)
             .write(true)
             .open(dir.join("db"))?;
+        let blobs = BlobSync::new(dir.join("blobs"))?;
         Ok(Self::from_parts(
             core,
             Backend::Sled {
                 db,
+                meta,
                 pending: std::collections::BTreeMap::new(),
                 atomic: false,
                 reclaimer,
                 to_reclaim: Vec::new(),
                 file,
+                blobs,
             },
         ))
     }
@@ -384,13 +505,13 @@ impl LogStore {
                     core.batches.insert(batch_first, first.index - 1);
                 }
             }
-            let last = entries.last().map_or(first.index, |e| e.index);
-            Self::stage(
-                backend,
-                &batch_key(first.index),
-                Some(encode_batch(entries)?),
-            );
-            core.batches.insert(first.index, last);
+            for run in runs(entries) {
+                let (Some(head), Some(tail)) = (run.first(), run.last()) else {
+                    continue;
+                };
+                Self::stage(backend, &batch_key(head.index), Some(encode_batch(run)?));
+                core.batches.insert(head.index, tail.index);
+            }
         }
         for entry in entries {
             core.entry_bytes += entry.data.len() as u64;
@@ -510,38 +631,55 @@ impl LogStore {
         let mut inner = self.inner.write();
         if let Backend::Sled {
             db,
+            meta,
             pending,
             atomic,
             file,
             reclaimer,
             to_reclaim,
+            blobs,
         } = &mut inner.backend
         {
             let changes = std::mem::take(pending);
+            let (meta_changes, log_changes): (Vec<_>, Vec<_>) =
+                changes.into_iter().partition(|(key, _)| is_meta_key(key));
             if std::mem::take(atomic) {
-                let mut batch = sled::Batch::default();
-                for (key, value) in changes {
+                let mut log_batch = sled::Batch::default();
+                for (key, value) in log_changes {
                     match value {
-                        Some(value) => batch.insert(key, value),
-                        None => batch.remove(key),
+                        Some(value) => log_batch.insert(key, value),
+                        None => log_batch.remove(key),
                     }
                 }
-                db.apply_batch(batch)?;
-            } else if changes.is_empty() {
+                let mut meta_batch = sled::Batch::default();
+                for (key, value) in meta_changes {
+                    match value {
+                        Some(value) => meta_batch.insert(key, value),
+                        None => meta_batch.remove(key),
+                    }
+                }
+                apply_together(db, log_batch, meta, meta_batch)?;
+            } else if log_changes.is_empty() && meta_changes.is_empty() {
                 return Ok(());
             } else {
                 // Entries before the hard state that may commit them.
-                let (state, rest): (Vec<_>, Vec<_>) = changes
-                    .into_iter()
-                    .partition(|(key, _)| key.as_slice() == KEY_HARD_STATE);
-                for (key, value) in rest.into_iter().chain(state) {
+                for (key, value) in log_changes {
                     match value {
                         Some(value) => db.insert(key, value)?,
                         None => db.remove(key)?,
                     };
                 }
+                for (key, value) in meta_changes {
+                    match value {
+                        Some(value) => meta.insert(key, value)?,
+                        None => meta.remove(key)?,
+                    };
+                }
             }
+            // A blob file must be on disk before the log record naming it is.
+            blobs.sync()?;
             db.flush()?;
+            blobs.sync()?;
             file.sync_data()?;
             // Only now is the truncation marker that makes these batches dead durable.
             reclaimer.reclaim(std::mem::take(to_reclaim));
@@ -576,6 +714,53 @@ impl LogStore {
             Backend::Memory => 0,
         }
     }
+}
+
+/// sled's refusal to open a database whose file lock another handle holds.
+fn is_lock_held(error: &std::io::Error) -> bool {
+    error.to_string().contains("could not acquire lock")
+}
+
+/// Applies a batch to the log tree and one to the meta tree as one atomic change.
+fn apply_together(
+    log: &sled::Tree,
+    log_batch: sled::Batch,
+    meta: &sled::Tree,
+    meta_batch: sled::Batch,
+) -> Result<(), StoreError> {
+    use sled::Transactional;
+    (log, meta)
+        .transaction(|(log, meta)| {
+            log.apply_batch(&log_batch)?;
+            meta.apply_batch(&meta_batch)?;
+            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        })
+        .map_err(|error| match error {
+            sled::transaction::TransactionError::Storage(error) => StoreError::Sled(error),
+            sled::transaction::TransactionError::Abort(()) => {
+                StoreError::Corrupt("log transaction aborted")
+            }
+        })
+}
+
+/// Moves the hard state, membership, snapshot record and truncation marker of a store
+/// written before they had a tree of their own out of the log tree, in one atomic step.
+fn migrate_meta(log: &sled::Tree, meta: &sled::Tree) -> Result<(), StoreError> {
+    let mut log_batch = sled::Batch::default();
+    let mut meta_batch = sled::Batch::default();
+    let mut found = false;
+    for key in [KEY_HARD_STATE, KEY_CONF_STATE, KEY_SNAPSHOT, KEY_TRUNCATED] {
+        if let Some(value) = log.get(key)? {
+            found = true;
+            meta_batch.insert(key, value);
+            log_batch.remove(key);
+        }
+    }
+    if found {
+        apply_together(log, log_batch, meta, meta_batch)?;
+        log.flush()?;
+    }
+    Ok(())
 }
 
 fn trunc_bytes((index, term): (u64, u64)) -> Vec<u8> {
@@ -650,5 +835,55 @@ impl raft::Storage for LogStore {
         let mut snapshot = Snapshot::default();
         snapshot.set_metadata(meta.clone());
         Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn blob_sync_syncs_each_new_blob_once_and_tolerates_no_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs_dir = dir.path().join("blobs");
+        let mut blobs = BlobSync::new(blobs_dir.clone()).unwrap();
+        assert_eq!(blobs.synced_through, 0, "no directory yet");
+        std::fs::create_dir(&blobs_dir).unwrap();
+        std::fs::write(blobs_dir.join("40"), b"x").unwrap();
+        std::fs::write(blobs_dir.join("not-a-blob"), b"x").unwrap();
+        blobs.sync().unwrap();
+        assert_eq!(blobs.synced_through, 40);
+        std::fs::write(blobs_dir.join("7"), b"x").unwrap();
+        std::fs::write(blobs_dir.join("95"), b"x").unwrap();
+        blobs.sync().unwrap();
+        assert_eq!(blobs.synced_through, 95);
+    }
+
+    #[test]
+    fn runs_keep_order_and_bound_their_size() {
+        let entries: Vec<Entry> = (1..=100)
+            .map(|index| Entry {
+                index,
+                data: vec![0; if index == 50 { 10_000 } else { 300 }].into(),
+                ..Default::default()
+            })
+            .collect();
+        let runs: Vec<&[Entry]> = runs(&entries).collect();
+        let flat: Vec<u64> = runs
+            .iter()
+            .flat_map(|r| r.iter().map(|e| e.index))
+            .collect();
+        assert_eq!(flat, (1..=100).collect::<Vec<_>>());
+        for run in &runs {
+            let bytes: usize = run.iter().map(|e| e.data.len()).sum();
+            assert!(
+                bytes <= RUN_BYTES || run.len() == 1,
+                "{bytes} bytes in {}",
+                run.len()
+            );
+        }
+        assert!(runs.iter().any(|r| r.len() == 1 && r[0].index == 50));
+        assert!(runs.len() > 5);
     }
 }

@@ -208,3 +208,96 @@ fn a_commit_index_beyond_the_surviving_log_is_cut_back_to_its_end() {
     assert_eq!(store.hard_state(), hard_state(1, 1, 3));
     assert_eq!(store.last_index().unwrap(), 3);
 }
+
+fn sized_entry(index: u64, term: u64, len: usize) -> Entry {
+    Entry {
+        index,
+        term,
+        data: vec![(index % 251) as u8; len].into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn large_and_many_entries_survive_reopening_and_a_conflicting_suffix() {
+    // One append of many small entries is stored as several runs; entries of 300 KiB are
+    // beyond what sled keeps in its log and go to blob files, which the flush syncs.
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected: Vec<Entry> = (1..=400).map(|i| sized_entry(i, 1, 100)).collect();
+    expected.push(sized_entry(401, 1, 300 << 10));
+    expected.extend((402..=410).map(|i| sized_entry(i, 1, 5000)));
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        store.append(&expected).unwrap();
+        store.flush().unwrap();
+        let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+        assert!(blobs > 0, "the 300 KiB entry went to a blob file");
+    }
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        assert_eq!(entries(&store, 1, 411).unwrap(), expected);
+        // A new leader overwrites from the middle of a run on.
+        let replacement: Vec<Entry> = (150..=160).map(|i| sized_entry(i, 2, 10)).collect();
+        store.append(&replacement).unwrap();
+        store.flush().unwrap();
+        expected.truncate(149);
+        expected.extend(replacement);
+    }
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(store.last_index().unwrap(), 160);
+    assert_eq!(entries(&store, 1, 161).unwrap(), expected);
+}
+
+#[test]
+fn a_store_written_with_its_state_in_the_log_tree_is_moved_and_kept() {
+    // The layout before the hard state, membership, snapshot record and truncation
+    // marker had a tree of their own: everything in sled's default tree.
+    use protobuf::Message;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.insert("hs", hard_state(3, 2, 12).write_to_bytes().unwrap())
+            .unwrap();
+        let conf = raft::prelude::ConfState::from((vec![1u64, 2, 3], vec![]));
+        db.insert("cs", conf.write_to_bytes().unwrap()).unwrap();
+        let mut trunc = 10u64.to_be_bytes().to_vec();
+        trunc.extend_from_slice(&2u64.to_be_bytes());
+        db.insert("trunc", trunc).unwrap();
+        let mut batch = Vec::new();
+        for index in 11..=14 {
+            let bytes = entry(index, 3).write_to_bytes().unwrap();
+            batch.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            batch.extend_from_slice(&bytes);
+        }
+        let mut key = vec![b'b'];
+        key.extend_from_slice(&11u64.to_be_bytes());
+        db.insert(key, batch).unwrap();
+        db.flush().unwrap();
+    }
+    for _ in 0..2 {
+        let store = LogStore::open(dir.path(), &[9]).unwrap();
+        assert_eq!(store.hard_state(), hard_state(3, 2, 12));
+        assert_eq!(
+            store.initial_state().unwrap().conf_state.voters,
+            vec![1, 2, 3]
+        );
+        assert_eq!(store.first_index().unwrap(), 11);
+        assert_eq!(store.term(10).unwrap(), 2);
+        assert_eq!(
+            entries(&store, 11, 15).unwrap(),
+            (11..=14).map(|i| entry(i, 3)).collect::<Vec<_>>()
+        );
+    }
+    {
+        let store = LogStore::open(dir.path(), &[9]).unwrap();
+        store.set_commit(14).unwrap();
+        store.flush().unwrap();
+    }
+    {
+        let store = LogStore::open(dir.path(), &[9]).unwrap();
+        assert_eq!(store.hard_state(), hard_state(3, 2, 14));
+    }
+    let db = sled::open(dir.path()).unwrap();
+    assert!(db.get("hs").unwrap().is_none(), "moved out of the log tree");
+    assert!(db.open_tree("meta").unwrap().get("hs").unwrap().is_some());
+}
