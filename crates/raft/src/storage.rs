@@ -141,7 +141,10 @@ impl Core {
     }
 }
 
-#[expect(clippy::large_enum_variant, reason = "one per store, never moved around")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per store, never moved around"
+)]
 enum Backend {
     Memory,
     Sled {
