@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use paddock_jute::{EventType, Record, ReplyHeader, WatcherEvent, keeper_state, xid};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -90,20 +91,22 @@ async fn round_trips() -> anyhow::Result<Vec<Duration>> {
     Ok(samples)
 }
 
-/// A watch notification for `{root}/fan` as a server frames it: length, reply header
-/// (xid -1, zxid, err), then type, state and path.
+/// A watch notification for `{root}/fan`, framed as a server sends it.
 fn notification_frame(args: &Args) -> Vec<u8> {
-    let path = format!("{}/fan", args.root);
-    let mut body = Vec::new();
-    body.extend_from_slice(&(-1i32).to_be_bytes());
-    body.extend_from_slice(&0x1_0000_0001i64.to_be_bytes());
-    body.extend_from_slice(&0i32.to_be_bytes());
-    body.extend_from_slice(&3i32.to_be_bytes()); // NodeDataChanged
-    body.extend_from_slice(&3i32.to_be_bytes()); // SyncConnected
-    body.extend_from_slice(&(path.len() as i32).to_be_bytes());
-    body.extend_from_slice(path.as_bytes());
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
+    let mut frame = vec![0; 4];
+    ReplyHeader {
+        xid: xid::NOTIFICATION,
+        zxid: 0x1_0000_0001,
+        err: 0,
+    }
+    .write_to(&mut frame);
+    WatcherEvent {
+        event_type: EventType::NodeDataChanged,
+        state: keeper_state::SYNC_CONNECTED,
+        path: format!("{}/fan", args.root),
+    }
+    .write_to(&mut frame);
+    paddock_jute::codec::finish_frame(&mut frame);
     frame
 }
 

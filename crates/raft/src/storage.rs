@@ -51,8 +51,11 @@ const RUN_BYTES: usize = 4096;
 /// The sled tree holding the hard state, membership, snapshot and truncation marker.
 const META_TREE: &[u8] = b"meta";
 
+/// The keys kept in [`META_TREE`].
+const META_KEYS: [&[u8]; 4] = [KEY_HARD_STATE, KEY_CONF_STATE, KEY_SNAPSHOT, KEY_TRUNCATED];
+
 fn is_meta_key(key: &[u8]) -> bool {
-    [KEY_HARD_STATE, KEY_CONF_STATE, KEY_SNAPSHOT, KEY_TRUNCATED].contains(&key)
+    META_KEYS.contains(&key)
 }
 
 /// Splits entries appended together into runs of about [`RUN_BYTES`] (an entry larger
@@ -66,10 +69,10 @@ fn runs(entries: &[Entry]) -> impl Iterator<Item = &[Entry]> {
         let mut bytes = 0;
         let len = rest
             .iter()
-            .take_while(|entry| {
-                let fits = bytes == 0 || bytes + entry.data.len() <= RUN_BYTES;
-                bytes += entry.data.len() + entry.context.len();
-                fits
+            .enumerate()
+            .take_while(|(i, entry)| {
+                bytes += entry.data.len();
+                *i == 0 || bytes <= RUN_BYTES
             })
             .count();
         let (run, tail) = rest.split_at(len);
@@ -647,37 +650,13 @@ impl LogStore {
             let (meta_changes, log_changes): (Vec<_>, Vec<_>) =
                 changes.into_iter().partition(|(key, _)| is_meta_key(key));
             if std::mem::take(atomic) {
-                let mut log_batch = sled::Batch::default();
-                for (key, value) in log_changes {
-                    match value {
-                        Some(value) => log_batch.insert(key, value),
-                        None => log_batch.remove(key),
-                    }
-                }
-                let mut meta_batch = sled::Batch::default();
-                for (key, value) in meta_changes {
-                    match value {
-                        Some(value) => meta_batch.insert(key, value),
-                        None => meta_batch.remove(key),
-                    }
-                }
-                apply_together(db, log_batch, meta, meta_batch)?;
+                apply_together(db, batch_of(log_changes), meta, batch_of(meta_changes))?;
             } else if log_changes.is_empty() && meta_changes.is_empty() {
                 return Ok(());
             } else {
                 // Entries before the hard state that may commit them.
-                for (key, value) in log_changes {
-                    match value {
-                        Some(value) => db.insert(key, value)?,
-                        None => db.remove(key)?,
-                    };
-                }
-                for (key, value) in meta_changes {
-                    match value {
-                        Some(value) => meta.insert(key, value)?,
-                        None => meta.remove(key)?,
-                    };
-                }
+                write_each(db, log_changes)?;
+                write_each(meta, meta_changes)?;
             }
             // A blob file must be on disk before the log record naming it is.
             blobs.sync()?;
@@ -719,6 +698,32 @@ impl LogStore {
     }
 }
 
+/// Queued changes as one sled batch.
+fn batch_of(changes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (key, value) in changes {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+    batch
+}
+
+/// Writes queued changes one by one, in order.
+fn write_each(
+    tree: &sled::Tree,
+    changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+) -> Result<(), StoreError> {
+    for (key, value) in changes {
+        match value {
+            Some(value) => tree.insert(key, value)?,
+            None => tree.remove(key)?,
+        };
+    }
+    Ok(())
+}
+
 /// sled's refusal to open a database whose file lock another handle holds.
 fn is_lock_held(error: &std::io::Error) -> bool {
     error.to_string().contains("could not acquire lock")
@@ -752,7 +757,7 @@ fn migrate_meta(log: &sled::Tree, meta: &sled::Tree) -> Result<(), StoreError> {
     let mut log_batch = sled::Batch::default();
     let mut meta_batch = sled::Batch::default();
     let mut found = false;
-    for key in [KEY_HARD_STATE, KEY_CONF_STATE, KEY_SNAPSHOT, KEY_TRUNCATED] {
+    for key in META_KEYS {
         if let Some(value) = log.get(key)? {
             found = true;
             meta_batch.insert(key, value);
@@ -847,7 +852,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blob_sync_syncs_each_new_blob_once_and_tolerates_no_directory() {
+    fn blob_sync_tracks_the_newest_blob_and_tolerates_a_missing_directory() {
         let dir = tempfile::tempdir().unwrap();
         let blobs_dir = dir.path().join("blobs");
         let mut blobs = BlobSync::new(blobs_dir.clone()).unwrap();
