@@ -195,6 +195,42 @@ async fn a_detached_session_resumes_on_another_server() {
     ensemble.shutdown().await;
 }
 
+/// A session made on one server and re-attached at once on a server that has not yet
+/// applied its creation (a follower cut off while it was made) is valid there: the
+/// server catches up with the cluster before it calls a session expired, as ZooKeeper's
+/// follower asks its leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_reattaches_on_a_server_that_lags() {
+    let ensemble = ensemble().await;
+    let leader = ensemble
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let lagging = (leader + 1) % 3;
+    ensemble.isolate(lagging);
+    let (conn, session) = RawConn::session(ensemble.node(leader).client_addr()).await;
+    drop(conn);
+    ensemble.heal();
+    let mut conn = RawConn::open(ensemble.node(lagging).client_addr()).await;
+    let response = conn
+        .handshake(&ConnectRequest {
+            timeout_ms: 4_000,
+            session_id: session.session_id,
+            passwd: session.passwd.clone(),
+            read_only: Some(false),
+            ..Default::default()
+        })
+        .await
+        .expect("re-attach refused by closing");
+    assert_eq!(response.session_id, session.session_id, "called expired");
+    let reply = conn
+        .call(1, Request::Exists(path_watch("/", false)))
+        .await
+        .unwrap();
+    assert_eq!(reply.header.err, 0);
+    ensemble.shutdown().await;
+}
+
 /// Kill the server a client is connected to: the client moves to another server with
 /// the same session, its ephemerals stay, and watches it set before the kill still fire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -211,11 +211,18 @@ async fn handshake(
             }
         }
     } else {
-        let valid = {
+        let known = || {
             let core = shared.core.lock();
             core.tree
                 .session(connect.session_id)
                 .is_some_and(|s| s.password == connect.passwd)
+        };
+        // This server may not have applied the session's creation yet (it was made
+        // on another server a moment ago): like ZooKeeper's revalidation with the
+        // leader, catch up to the cluster's commit point before calling it expired.
+        let valid = known() || {
+            caught_up(ctx).await?;
+            known()
         };
         if !valid {
             info!(%addr, session = format_args!("{:#x}", connect.session_id), "re-attach of an unknown or expired session, or wrong password");
@@ -279,6 +286,23 @@ async fn handshake(
         id: session_id,
         timeout: Duration::from_millis(timeout_ms as u64),
     })
+}
+
+/// Waits until this server has applied everything the cluster committed before now.
+/// `None`: no quorum answered; the caller closes without an answer so the client tries
+/// again, as ZooKeeper does when it cannot revalidate a session.
+async fn caught_up(ctx: &Context) -> Option<()> {
+    let outcome = match ctx.proposer.submit_read_index().await {
+        Ok(wait) => wait.await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(()) => Some(()),
+        Err(error) => {
+            info!(%error, "cannot check a session with the cluster now; closing");
+            None
+        }
+    }
 }
 
 /// Answers a re-attach the way ZooKeeper answers an expired session or a wrong
