@@ -135,10 +135,16 @@ impl<R: Read> CrcReader<R> {
     }
 
     /// Makes at least one unread byte available, or fails at end of input.
+    #[inline]
     fn fill(&mut self) -> Result<(), SnapshotError> {
         if self.pos < self.len {
             return Ok(());
         }
+        self.refill()
+    }
+
+    #[cold]
+    fn refill(&mut self) -> Result<(), SnapshotError> {
         self.crc.update(&self.buf[self.hashed..self.pos]);
         self.pos = 0;
         self.hashed = 0;
@@ -176,18 +182,23 @@ impl<R: Read> CrcReader<R> {
     }
 
     fn u64(&mut self) -> Result<u64, SnapshotError> {
-        let mut v = 0u64;
-        for shift in (0..70).step_by(7) {
-            let byte = self.byte()?;
-            if shift == 63 && byte > 1 {
-                return Err(SnapshotError::Corrupt("varint overflow"));
-            }
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
+        // Most varints lie wholly inside the buffer: decode them there, without a
+        // refill check per byte.
+        if let Some(buffered) = self.buf.get(self.pos..self.len.min(self.pos + 10))
+            && buffered.len() == 10
+        {
+            let mut bytes = buffered.iter().copied();
+            let mut used = 0;
+            let v = varint(|| {
+                used += 1;
+                bytes
+                    .next()
+                    .ok_or(SnapshotError::Corrupt("varint too long"))
+            })?;
+            self.pos += used;
+            return Ok(v);
         }
-        Err(SnapshotError::Corrupt("varint too long"))
+        varint(|| self.byte())
     }
 
     fn i64(&mut self) -> Result<i64, SnapshotError> {
@@ -230,6 +241,23 @@ impl<R: Read> CrcReader<R> {
             n => self.bytes(n - 1).map(Some),
         }
     }
+}
+
+/// Decodes one LEB128 varint of at most ten bytes from `next`.
+#[inline(always)]
+fn varint(mut next: impl FnMut() -> Result<u8, SnapshotError>) -> Result<u64, SnapshotError> {
+    let mut v = 0u64;
+    for shift in (0..70).step_by(7) {
+        let byte = next()?;
+        if shift == 63 && byte > 1 {
+            return Err(SnapshotError::Corrupt("varint overflow"));
+        }
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(SnapshotError::Corrupt("varint too long"))
 }
 
 fn write_stat<W: Write>(w: &mut CrcWriter<W>, stat: &StoredStat) {
