@@ -79,6 +79,14 @@ pub(crate) struct Waiting<O> {
 /// How often waiting proposals and reads are checked against their deadlines.
 const EXPIRY_INTERVAL: Duration = Duration::from_millis(50);
 
+/// After this long without new entries, a node snapshots what it applied since its last
+/// snapshot (if that is at least 1/[`IDLE_SNAPSHOT_FRACTION`] of the snapshot interval),
+/// so that a restart after a quiet spell replays next to nothing.
+const IDLE_SNAPSHOT_AFTER: Duration = Duration::from_secs(2);
+
+/// See [`IDLE_SNAPSHOT_AFTER`].
+const IDLE_SNAPSHOT_FRACTION: u64 = 20;
+
 pub(crate) struct Applier<S: StateMachine> {
     pub node_id: u64,
     pub machine: S,
@@ -93,6 +101,8 @@ pub(crate) struct Applier<S: StateMachine> {
     pub to_raft: mpsc::UnboundedSender<FromApplier>,
     /// The snapshot being written, if any: at most one at a time.
     pub snapshot_job: Option<SnapshotJob>,
+    /// When entries last arrived.
+    pub last_entries_at: Instant,
 }
 
 /// A snapshot being written on a thread of its own while entries go on being applied.
@@ -117,6 +127,9 @@ impl<S: StateMachine> Applier<S> {
             if now >= next_expiry {
                 self.expire(now);
                 next_expiry = now + EXPIRY_INTERVAL;
+                if now.duration_since(self.last_entries_at) >= IDLE_SNAPSHOT_AFTER {
+                    self.snapshot_if_idle();
+                }
             }
             if self
                 .snapshot_job
@@ -161,6 +174,7 @@ impl<S: StateMachine> Applier<S> {
                 }
                 let _ = self.to_raft.send(FromApplier::Applied(self.applied.0));
                 self.complete_reads();
+                self.last_entries_at = Instant::now();
                 self.maybe_snapshot();
             }
             ToApplier::Read {
@@ -278,6 +292,23 @@ impl<S: StateMachine> Applier<S> {
         {
             return;
         }
+        self.start_snapshot();
+    }
+
+    /// Snapshots a node that has been idle, if it applied enough since its last one.
+    fn snapshot_if_idle(&mut self) {
+        let entries = self.applied.0.saturating_sub(self.last_snapshot.0);
+        if self.snapshot_job.is_none()
+            && entries > 0
+            && entries >= self.snapshot_entries_max / IDLE_SNAPSHOT_FRACTION
+        {
+            debug!(node = self.node_id, entries, "idle: snapshotting");
+            self.start_snapshot();
+        }
+    }
+
+    /// Writes a snapshot of the applied state on a thread of its own.
+    fn start_snapshot(&mut self) {
         let id = self.applied;
         let sink = match self.snapshots.create(id) {
             Ok(sink) => sink,

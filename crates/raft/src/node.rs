@@ -293,6 +293,7 @@ impl<O: Send + 'static> RaftNode<O> {
             reads: Vec::new(),
             to_raft: from_applier_tx,
             snapshot_job: None,
+            last_entries_at: Instant::now(),
         };
         let applier_thread = std::thread::Builder::new()
             .name(format!("paddock-apply-{id}"))
@@ -591,6 +592,14 @@ impl<O: Send + 'static> ReadyLoop<O> {
                 }
             }
             Inbound::Unreachable(peer) => self.raw.report_unreachable(peer),
+            // A restarted follower learns its leader (and the commit index) now, not at
+            // the next heartbeat.
+            Inbound::Connected(peer) => {
+                if self.raw.raft.state == StateRole::Leader {
+                    debug!(node = self.config.id, peer, "peer connected; heartbeat now");
+                    self.raw.ping();
+                }
+            }
             Inbound::Snapshot(peer, status) => self.raw.report_snapshot(peer, status),
             Inbound::LogLost(peer) => {
                 if self.raw.raft.state != StateRole::Leader {

@@ -37,7 +37,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// last one bounds how long a restarted peer waits to hear from the leader; a refused
 /// dial costs next to nothing.
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
-const BACKOFF_MAX: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
 
 /// What the transport tells the Ready loop.
 #[derive(Debug)]
@@ -46,6 +46,8 @@ pub(crate) enum Inbound {
     Raft(Message),
     /// Messages to this peer are being lost: Raft should probe it.
     Unreachable(u64),
+    /// A connection to this peer is up (again): a leader tells it so at once.
+    Connected(u64),
     /// Outcome of sending a snapshot to a peer.
     Snapshot(u64, SnapshotStatus),
     /// The peer lost its log (wiped disk) and must be replicated to from scratch.
@@ -252,6 +254,7 @@ async fn run_link(
             }
         };
         debug!(node = ctx.id, peer, "peer connected");
+        let _ = ctx.to_raft.send(Inbound::Connected(peer)).await;
         let reason = serve_connection(&ctx, peer, stream, &mut outbox, &mut accepted).await;
         debug!(node = ctx.id, peer, %reason, "peer connection ended");
         let _ = ctx.to_raft.send(Inbound::Unreachable(peer)).await;

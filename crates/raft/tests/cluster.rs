@@ -195,6 +195,44 @@ async fn wiped_follower_is_restored_by_snapshot_and_log_is_compacted() {
     cluster.shutdown().await;
 }
 
+/// Entries short of the snapshot interval are snapshotted once the cluster goes quiet,
+/// so a node restarted after a quiet spell has next to nothing to replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_nodes_snapshot_what_they_applied() {
+    init_tracing();
+    let cluster = Cluster::start(3, true, |config| {
+        quick(config);
+        config.snapshot_entries_max = 2_000;
+    })
+    .await;
+    let leader = cluster.wait_leader().await;
+    let mut last = 0;
+    for i in 0..200u32 {
+        last = cluster
+            .propose_retrying(leader, format!("q-{i}").as_bytes())
+            .await;
+    }
+    cluster.wait_converged(200).await;
+    for id in cluster.ids() {
+        assert!(
+            cluster.node(id).status().snapshot_index < last,
+            "not yet: 200 entries are a tenth of the interval"
+        );
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for id in cluster.ids() {
+        while cluster.node(id).status().snapshot_index < last {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {id} took no snapshot while idle: {:?}",
+                cluster.node(id).status()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_nodes_survive_two_failures_not_three() {
     init_tracing();
