@@ -237,7 +237,7 @@ struct Inner {
 /// compaction never stalls the Ready loop. Leftovers are harmless: loading skips
 /// entries at or below the truncation marker.
 struct Reclaimer {
-    ranges: Option<std::sync::mpsc::Sender<Vec<u64>>>,
+    ranges: Option<std::sync::mpsc::Sender<Reclaim>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Set when the store closes: the thread stops after its current batch.
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -246,15 +246,34 @@ struct Reclaimer {
 /// Entry batches deleted per sled batch by the reclaimer.
 const RECLAIM_BATCH_LEN: usize = 256;
 
+/// The reclaimer's pause between two sled batches.
+const RECLAIM_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Work for the reclaimer.
+enum Reclaim {
+    /// Stored runs (by first index) to delete.
+    Runs(Vec<u64>),
+    /// Compacted entries to free: hundreds of thousands of them took the Ready loop
+    /// ~100 ms to drop.
+    Entries(Vec<Entry>),
+}
+
 impl Reclaimer {
     fn start(db: sled::Db) -> Self {
-        let (ranges, inbox) = std::sync::mpsc::channel::<Vec<u64>>();
+        let (ranges, inbox) = std::sync::mpsc::channel::<Reclaim>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("paddock-log-reclaim".into())
             .spawn(move || {
-                while let Ok(firsts) = inbox.recv() {
+                while let Ok(work) = inbox.recv() {
+                    let firsts = match work {
+                        Reclaim::Runs(firsts) => firsts,
+                        Reclaim::Entries(entries) => {
+                            drop(entries);
+                            continue;
+                        }
+                    };
                     for chunk in firsts.chunks(RECLAIM_BATCH_LEN) {
                         if stopping.load(std::sync::atomic::Ordering::Relaxed) {
                             return;
@@ -266,6 +285,9 @@ impl Reclaimer {
                         if db.apply_batch(batch).is_err() {
                             return;
                         }
+                        // Removals become dirty pages that the Ready loop's next flush
+                        // writes and syncs: thousands at once stalled it for 300 ms.
+                        std::thread::sleep(RECLAIM_PAUSE);
                     }
                 }
             })
@@ -279,7 +301,13 @@ impl Reclaimer {
 
     fn reclaim(&self, firsts: Vec<u64>) {
         if let (Some(ranges), false) = (&self.ranges, firsts.is_empty()) {
-            let _ = ranges.send(firsts);
+            let _ = ranges.send(Reclaim::Runs(firsts));
+        }
+    }
+
+    fn discard(&self, entries: Vec<Entry>) {
+        if let Some(ranges) = &self.ranges {
+            let _ = ranges.send(Reclaim::Entries(entries));
         }
     }
 }
@@ -625,7 +653,11 @@ impl LogStore {
             .map(|e| e.data.len() as u64)
             .sum();
         core.entry_bytes -= removed;
-        core.entries.drain(..drop);
+        let kept = core.entries.split_off(drop);
+        let compacted = std::mem::replace(&mut core.entries, kept);
+        if let Backend::Sled { reclaimer, .. } = backend {
+            reclaimer.discard(compacted);
+        }
         core.truncated = (index, term);
         Self::stage(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
         Ok(())
