@@ -84,7 +84,9 @@ impl SnapshotStore {
             Kind::Dir(dir) => {
                 let path = dir.join(file_name(id));
                 let tmp = dir.join(format!("{}.tmp", file_name(id)));
-                let file = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+                // The tree's writer hands over blocks of 64 KiB and the transport chunks
+                // of 1 MiB: writes that large go straight to the file, uncopied.
+                let file = BufWriter::with_capacity(64 << 10, File::create(&tmp)?);
                 SinkTarget::File {
                     file,
                     tmp,

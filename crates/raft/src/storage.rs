@@ -233,11 +233,11 @@ struct Inner {
     backend: Backend,
 }
 
-/// Deletes compacted entry batches from sled in the background, a few at a time, so a
-/// compaction never stalls the Ready loop. Leftovers are harmless: loading skips
-/// entries at or below the truncation marker.
+/// Deletes compacted entry batches from sled in the background, a few at a time, and
+/// frees compacted entries, so a compaction never stalls the Ready loop. Leftovers are
+/// harmless: loading skips entries at or below the truncation marker.
 struct Reclaimer {
-    ranges: Option<std::sync::mpsc::Sender<Reclaim>>,
+    work: Option<std::sync::mpsc::Sender<Reclaim>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Set when the store closes: the thread stops after its current batch.
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -260,7 +260,7 @@ enum Reclaim {
 
 impl Reclaimer {
     fn start(db: sled::Db) -> Self {
-        let (ranges, inbox) = std::sync::mpsc::channel::<Reclaim>();
+        let (work, inbox) = std::sync::mpsc::channel::<Reclaim>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
@@ -293,21 +293,21 @@ impl Reclaimer {
             })
             .ok();
         Self {
-            ranges: Some(ranges),
+            work: Some(work),
             thread,
             stop,
         }
     }
 
     fn reclaim(&self, firsts: Vec<u64>) {
-        if let (Some(ranges), false) = (&self.ranges, firsts.is_empty()) {
-            let _ = ranges.send(Reclaim::Runs(firsts));
+        if let (Some(work), false) = (&self.work, firsts.is_empty()) {
+            let _ = work.send(Reclaim::Runs(firsts));
         }
     }
 
     fn discard(&self, entries: Vec<Entry>) {
-        if let Some(ranges) = &self.ranges {
-            let _ = ranges.send(Reclaim::Entries(entries));
+        if let Some(work) = &self.work {
+            let _ = work.send(Reclaim::Entries(entries));
         }
     }
 }
@@ -317,7 +317,7 @@ impl Drop for Reclaimer {
         // Closing the channel ends the thread after its current range; joining makes
         // sure the database is closed when the store is.
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.ranges.take();
+        self.work.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

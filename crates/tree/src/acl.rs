@@ -171,6 +171,11 @@ struct AclSlot {
 }
 
 impl AclTable {
+    /// One more than the largest index in use: a bound for tables indexed by ACL.
+    pub(crate) fn index_bound(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Takes a reference to `acl`, storing it if new; returns its index.
     pub fn acquire(&mut self, acl: &[Acl]) -> u32 {
         if let Some(&index) = self.index.get(acl) {

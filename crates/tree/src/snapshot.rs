@@ -6,7 +6,6 @@
 //! name order as (name, stat, data, acl index, child count), then the digest and a CRC-32
 //! of everything before it. Loading checks the CRC, the digest and the tree invariants.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
 use paddock_jute::{Acl, Id};
@@ -317,13 +316,14 @@ impl Tree {
             w.maybe_spill()?;
         }
         // Distinct ACLs, numbered in first-use order of the walk below.
-        let mut acl_numbers: HashMap<u32, u64> = HashMap::new();
+        // By ACL index (a vector, not a hash map: two lookups per znode).
+        let mut acl_numbers: Vec<Option<u64>> = vec![None; self.acls.index_bound()];
         let mut acl_order: Vec<u32> = Vec::new();
         self.walk_named(|_, node| {
-            acl_numbers.entry(node.acl).or_insert_with(|| {
+            if let Some(number @ None) = acl_numbers.get_mut(node.acl as usize) {
                 acl_order.push(node.acl);
-                acl_order.len() as u64 - 1
-            });
+                *number = Some(acl_order.len() as u64 - 1);
+            }
         });
         w.u64(acl_order.len() as u64);
         for index in &acl_order {
@@ -342,7 +342,13 @@ impl Tree {
             w.blob(name.as_bytes());
             write_stat(&mut w, &node.stat);
             w.opt_blob(node.data.as_deref());
-            w.u64(acl_numbers.get(&node.acl).copied().unwrap_or(0));
+            w.u64(
+                acl_numbers
+                    .get(node.acl as usize)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(0),
+            );
             w.u64(node.num_children() as u64);
             if result.is_ok() {
                 result = w.maybe_spill();
