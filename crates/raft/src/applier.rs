@@ -87,6 +87,18 @@ const IDLE_SNAPSHOT_AFTER: Duration = Duration::from_secs(2);
 /// See [`IDLE_SNAPSHOT_AFTER`].
 const IDLE_SNAPSHOT_FRACTION: u64 = 20;
 
+/// A state of `n` items is snapshotted at most every `n / ITEMS_PER_INTERVAL_ENTRY`
+/// commands. See [`snapshot_interval`].
+const ITEMS_PER_INTERVAL_ENTRY: u64 = 4;
+
+/// Commands applied between two snapshots: at least `entries_max`, and at least a
+/// quarter of the state's `items`. A snapshot costs time in proportion to the state, so a
+/// larger state is snapshotted less often and the snapshot work per command stays
+/// bounded; the log replayed after a crash stays in proportion to the snapshot loaded.
+fn snapshot_interval(entries_max: u64, items: u64) -> u64 {
+    entries_max.max(items / ITEMS_PER_INTERVAL_ENTRY)
+}
+
 pub(crate) struct Applier<S: StateMachine> {
     pub node_id: u64,
     pub machine: S,
@@ -283,16 +295,23 @@ impl<S: StateMachine> Applier<S> {
         if self.snapshot_job.is_some() {
             return;
         }
-        // Nodes snapshot at different points (up to +40% by id), so the whole cluster
-        // never spends its CPU on snapshots at the same moment.
-        let stagger = self.snapshot_entries_max / 10 * (self.node_id.saturating_sub(1) % 5);
         let entries = self.applied.0.saturating_sub(self.last_snapshot.0);
-        if entries < self.snapshot_entries_max.saturating_add(stagger)
-            && self.bytes_since_snapshot < self.snapshot_bytes_max
+        let due = |interval: u64| {
+            // Nodes snapshot at different points (up to +40% by id), so the whole
+            // cluster never spends its CPU on snapshots at the same moment.
+            let stagger = interval / 10 * (self.node_id.saturating_sub(1) % 5);
+            entries >= interval.saturating_add(stagger)
+                || self.bytes_since_snapshot >= self.snapshot_bytes_max
+        };
+        // The cheap test first: the state's size is only asked for once it could matter.
+        if due(self.snapshot_entries_max)
+            && due(snapshot_interval(
+                self.snapshot_entries_max,
+                self.machine.snapshot_items(),
+            ))
         {
-            return;
+            self.start_snapshot();
         }
-        self.start_snapshot();
     }
 
     /// Snapshots a node that has been idle, if it applied enough since its last one.
@@ -400,5 +419,17 @@ impl<S: StateMachine> Applier<S> {
                 let _ = self.to_raft.send(FromApplier::Fatal(error));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_larger_state_is_snapshotted_less_often() {
+        assert_eq!(snapshot_interval(100_000, 0), 100_000);
+        assert_eq!(snapshot_interval(100_000, 200_000), 100_000);
+        assert_eq!(snapshot_interval(100_000, 1_000_000), 250_000);
     }
 }

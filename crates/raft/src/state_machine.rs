@@ -22,6 +22,12 @@ pub trait StateMachine: Send + 'static {
         let _ = index;
     }
 
+    /// How many items (znodes, say) a snapshot of the current state holds; a larger
+    /// state is snapshotted less often. 0 when unknown.
+    fn snapshot_items(&self) -> u64 {
+        0
+    }
+
     /// Freezes the whole state as of the last applied index. Runs between applies, so it
     /// must be cheap; the returned writer does the slow part on a thread of its own.
     fn snapshot(&mut self) -> SnapshotWriter;

@@ -251,6 +251,10 @@ impl StateMachine for Machine {
         Ok(applied)
     }
 
+    fn snapshot_items(&self) -> u64 {
+        self.shared.core.lock().tree.node_count() as u64
+    }
+
     fn snapshot(&mut self) -> SnapshotWriter {
         // A clone of the tree costs a reference count per 64 znodes: the lock, which every
         // read and apply of this server waits for, is not held while it is written out.
