@@ -36,13 +36,7 @@ async fn guarded_ensemble() -> Ensemble {
 async fn reattach(addr: SocketAddr, session: &ConnectResponse) -> RawConn {
     let mut conn = RawConn::open(addr).await;
     let response = conn
-        .handshake(&ConnectRequest {
-            timeout_ms: 4_000,
-            session_id: session.session_id,
-            passwd: session.passwd.clone(),
-            read_only: Some(false),
-            ..Default::default()
-        })
+        .reattach(session)
         .await
         .expect("re-attach refused by closing");
     assert_eq!(

@@ -213,13 +213,7 @@ async fn a_new_session_reattaches_on_a_server_that_lags() {
     ensemble.heal();
     let mut conn = RawConn::open(ensemble.node(lagging).client_addr()).await;
     let response = conn
-        .handshake(&ConnectRequest {
-            timeout_ms: 4_000,
-            session_id: session.session_id,
-            passwd: session.passwd.clone(),
-            read_only: Some(false),
-            ..Default::default()
-        })
+        .reattach(&session)
         .await
         .expect("re-attach refused by closing");
     assert_eq!(response.session_id, session.session_id, "called expired");

@@ -197,6 +197,19 @@ impl RawConn {
         (conn, response)
     }
 
+    /// Asks to re-attach `session` (4 s timeout) and reads the answer (`None` if the
+    /// server closed the connection instead).
+    pub async fn reattach(&mut self, session: &ConnectResponse) -> Option<ConnectResponse> {
+        self.handshake(&ConnectRequest {
+            timeout_ms: 4_000,
+            session_id: session.session_id,
+            passwd: session.passwd.clone(),
+            read_only: Some(false),
+            ..Default::default()
+        })
+        .await
+    }
+
     /// Sends a ConnectRequest and reads the ConnectResponse (`None` if the server
     /// closed the connection instead).
     pub async fn handshake(&mut self, request: &ConnectRequest) -> Option<ConnectResponse> {
