@@ -36,13 +36,9 @@ pub(crate) type ReadReply = oneshot::Sender<Result<(), ReadError>>;
 
 /// What the Ready loop sends the applier, in order.
 pub(crate) enum ToApplier<O> {
-    /// A proposal of this node entered Raft during `term`; its result goes to `reply`.
-    Register {
-        seq: u64,
-        reply: ProposalReply<O>,
-        deadline: Instant,
-        term: u64,
-    },
+    /// Proposals of this node about to enter Raft together, by sequence number: one
+    /// message per batch, so the applier wakes once per batch rather than per proposal.
+    Register(Vec<(u64, Waiting<O>)>),
     /// Committed entries, durable, in log order.
     Entries(Vec<Entry>),
     /// Complete `reply` once the applied index reaches `index`.
@@ -70,10 +66,12 @@ pub(crate) enum FromApplier {
 
 /// A proposal of this node waiting to be applied.
 pub(crate) struct Waiting<O> {
-    reply: ProposalReply<O>,
-    deadline: Instant,
+    /// Where the result goes.
+    pub(crate) reply: ProposalReply<O>,
+    /// When the proposer gives up on it.
+    pub(crate) deadline: Instant,
     /// The term in which it was proposed.
-    term: u64,
+    pub(crate) term: u64,
 }
 
 /// How often waiting proposals and reads are checked against their deadlines.
@@ -165,21 +163,7 @@ impl<S: StateMachine> Applier<S> {
 
     fn handle(&mut self, message: ToApplier<S::Output>) {
         match message {
-            ToApplier::Register {
-                seq,
-                reply,
-                deadline,
-                term,
-            } => {
-                self.pending.insert(
-                    seq,
-                    Waiting {
-                        reply,
-                        deadline,
-                        term,
-                    },
-                );
-            }
+            ToApplier::Register(waiting) => self.pending.extend(waiting),
             ToApplier::Entries(entries) => {
                 for entry in entries {
                     self.apply(entry);

@@ -2,8 +2,11 @@
 //! layer above uses to propose, read linearizably and watch the node's role.
 //!
 //! The Ready loop runs on its own thread (with a small single-threaded runtime for its
-//! timers and channels), so a blocking fsync only ever delays consensus itself. Each
-//! Ready is handled in raft-rs's documented order; the rule is written at each step.
+//! timers, its channels and the peer links), so a blocking fsync only ever delays
+//! consensus itself, and a peer message reaches Raft, or leaves it, without a wake-up
+//! of another thread. The links get a turn before every flush, so a leader's appends
+//! are on the wire while it persists them. Each Ready is handled in raft-rs's
+//! documented order; the rule is written at each step.
 
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
@@ -16,7 +19,9 @@ use raft::{RawNode, StateRole};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::applier::{Applier, FromApplier, ProposalReply, ReadReply, ToApplier, proposal_context};
+use crate::applier::{
+    Applier, FromApplier, ProposalReply, ReadReply, ToApplier, Waiting, proposal_context,
+};
 use crate::config::RaftConfig;
 use crate::error::{ProposeError, ReadError, StartError};
 use crate::faults::Faults;
@@ -212,7 +217,7 @@ impl AppSender {
 impl<O: Send + 'static> RaftNode<O> {
     /// Starts a node: restores `machine` from the latest snapshot, binds the peer port,
     /// connects to the peers and begins taking part in elections. Must be called within
-    /// a tokio runtime, which then hosts the transport.
+    /// a tokio runtime, which then accepts peer connections and streams snapshots.
     ///
     /// `listener`, if given, is an already bound peer listener (so callers can let the OS
     /// pick ports); otherwise the node binds `config.listen` or its own `peers` entry.
@@ -258,7 +263,13 @@ impl<O: Send + 'static> RaftNode<O> {
         let raw = RawNode::new(&config.raft_config(applied.0), log.clone(), &raft_logger())?;
         let (inbound_tx, inbound_rx) = mpsc::channel(config.peer_queue_len_max);
         let (app_tx, app_rx) = mpsc::channel(4096);
+        // The Ready loop's runtime: its timers, its channels and the peer links.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StartError::Thread)?;
         let transport = Transport::start(
+            runtime.handle(),
             id,
             config.cluster_id,
             config.peers.clone(),
@@ -316,11 +327,21 @@ impl<O: Send + 'static> RaftNode<O> {
             stopping: false,
             lost_log_until: 0,
             batch: Vec::new(),
+            waiting: Vec::new(),
             batch_bytes: 0,
+            unwritten: false,
         };
         let raft_thread = std::thread::Builder::new()
             .name(format!("paddock-raft-{id}"))
-            .spawn(move || ready_loop.run(inbound_rx, proposal_rx, control_rx, from_applier_rx))
+            .spawn(move || {
+                ready_loop.run(
+                    runtime,
+                    inbound_rx,
+                    proposal_rx,
+                    control_rx,
+                    from_applier_rx,
+                )
+            })
             .map_err(StartError::Thread)?;
         info!(node = id, %peer_addr, applied = applied.0, "raft node started");
         Ok(Self {
@@ -451,28 +472,23 @@ struct ReadyLoop<O> {
     lost_log_until: u64,
     /// Proposals taken since the last Ready, proposed together by `propose_batch`.
     batch: Vec<Entry>,
+    /// The waiters of `batch`, by sequence number, registered with it.
+    waiting: Vec<(u64, Waiting<O>)>,
     /// Bytes of command data in `batch`.
     batch_bytes: u64,
+    /// Messages were queued for the links since they last had a turn.
+    unwritten: bool,
 }
 
 impl<O: Send + 'static> ReadyLoop<O> {
     fn run(
         mut self,
+        runtime: tokio::runtime::Runtime,
         mut inbound: mpsc::Receiver<Inbound>,
         mut proposals: mpsc::Receiver<Proposal<O>>,
         mut control: mpsc::Receiver<Control>,
         mut from_applier: mpsc::UnboundedReceiver<FromApplier>,
     ) {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                error!(%error, "cannot build the raft loop runtime");
-                return;
-            }
-        };
         runtime.block_on(async {
             let mut ticker = tokio::time::interval(self.config.tick);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -516,10 +532,11 @@ impl<O: Send + 'static> ReadyLoop<O> {
                     }
                 }
                 self.propose_batch();
-                if let Err(error) = self.on_ready() {
+                if let Err(error) = self.on_ready().await {
                     error!(node = self.config.id, %error, "storage failed; stopping the node");
                     break;
                 }
+                self.let_links_write().await;
             }
         });
         // Fail what is still waiting: dropping the senders does it.
@@ -626,15 +643,14 @@ impl<O: Send + 'static> ReadyLoop<O> {
         }
         self.next_seq += 1;
         let seq = self.next_seq;
-        // Registered before the entry exists, so the applier knows the waiter before it
-        // can possibly see the entry committed (same channel, FIFO).
-        let deadline = Instant::now() + self.config.request_timeout;
-        let _ = self.to_applier.send(ToApplier::Register {
+        self.waiting.push((
             seq,
-            reply: proposal.reply,
-            deadline,
-            term: self.raw.raft.term,
-        });
+            Waiting {
+                reply: proposal.reply,
+                deadline: Instant::now() + self.config.request_timeout,
+                term: self.raw.raft.term,
+            },
+        ));
         self.batch_bytes += proposal.command.len() as u64;
         self.batch.push(Entry {
             data: proposal.command.into(),
@@ -652,6 +668,11 @@ impl<O: Send + 'static> ReadyLoop<O> {
             return;
         }
         self.batch_bytes = 0;
+        // Registered before the entries exist, so the applier knows the waiters before
+        // it can possibly see them committed (same channel, FIFO).
+        let _ = self
+            .to_applier
+            .send(ToApplier::Register(std::mem::take(&mut self.waiting)));
         let mut message = Message::default();
         message.set_msg_type(MessageType::MsgPropose);
         message.from = self.config.id;
@@ -724,12 +745,21 @@ impl<O: Send + 'static> ReadyLoop<O> {
         }
     }
 
-    fn send(&self, messages: Vec<Message>) {
+    fn send(&mut self, messages: Vec<Message>) {
         if messages.is_empty() {
             return;
         }
         if let Some(transport) = self.transport.lock().as_ref() {
             transport.send_raft(messages);
+            self.unwritten = true;
+        }
+    }
+
+    /// The peer links run on this thread: give them a turn to write what was just
+    /// queued for them, before this thread blocks in a flush or takes more work.
+    async fn let_links_write(&mut self) {
+        if std::mem::take(&mut self.unwritten) {
+            tokio::task::yield_now().await;
         }
     }
 
@@ -740,7 +770,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
     }
 
     /// Handles one Ready in raft-rs's documented order.
-    fn on_ready(&mut self) -> Result<(), crate::error::StoreError> {
+    async fn on_ready(&mut self) -> Result<(), crate::error::StoreError> {
         if !self.raw.has_ready() {
             return Ok(());
         }
@@ -758,8 +788,12 @@ impl<O: Send + 'static> ReadyLoop<O> {
             });
         }
 
-        // 1. A leader may send its messages before persisting (Raft thesis 10.2.1).
+        // 1. A leader may send its messages before persisting (Raft thesis 10.2.1),
+        // and they go out now, so followers persist while the leader does.
         self.send(ready.take_messages());
+        if ready.must_sync() {
+            self.let_links_write().await;
+        }
 
         // 2. A snapshot from the leader: the log restarts after it.
         let snapshot_id = if ready.snapshot().is_empty() {

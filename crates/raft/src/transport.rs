@@ -4,12 +4,17 @@
 //! own queue, whose overflow is dropped (Raft resends), so it never blocks the Ready loop
 //! or the other peers. Bad bytes from a peer close that connection, logged; the node
 //! carries on. Snapshots go over a connection of their own, streamed in chunks.
+//!
+//! The links run on the Ready loop's own thread (its current-thread runtime), so a
+//! message goes from Raft to the socket, and from the socket to Raft, without waking
+//! another thread; only accepting connections and streaming snapshots (file I/O) run on
+//! the server's runtime.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
 use protobuf::Message as _;
@@ -18,7 +23,7 @@ use raft::prelude::Message;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::{Framed, FramedParts, LengthDelimitedCodec};
 use tracing::{debug, info, warn};
 
 use crate::faults::Faults;
@@ -62,11 +67,39 @@ enum Outbound {
 
 type PeerStream = Framed<TcpStream, LengthDelimitedCodec>;
 
-fn framed(stream: TcpStream) -> PeerStream {
-    let _ = stream.set_nodelay(true);
+fn codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .max_frame_length(PEER_FRAME_LEN_MAX)
-        .new_framed(stream)
+        .new_codec()
+}
+
+fn framed(stream: TcpStream) -> PeerStream {
+    let _ = stream.set_nodelay(true);
+    Framed::new(stream, codec())
+}
+
+/// An accepted peer connection on its way from the accept loop (server runtime) to its
+/// link (Ready loop thread): the socket, and whatever was read past the hello.
+struct Handoff {
+    socket: std::net::TcpStream,
+    read_buf: BytesMut,
+}
+
+impl Handoff {
+    fn from_framed(stream: PeerStream) -> std::io::Result<Self> {
+        let parts = stream.into_parts();
+        Ok(Self {
+            socket: parts.io.into_std()?,
+            read_buf: parts.read_buf,
+        })
+    }
+
+    /// The connection again, registered with the runtime this is called on.
+    fn into_framed(self) -> std::io::Result<PeerStream> {
+        let mut parts = FramedParts::new::<Bytes>(TcpStream::from_std(self.socket)?, codec());
+        parts.read_buf = self.read_buf;
+        Ok(Framed::from_parts(parts))
+    }
 }
 
 fn frame(kind: Kind) -> Bytes {
@@ -129,9 +162,11 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    /// Starts listening on `listener` and linking to every peer.
+    /// Starts listening on `listener` (on the current runtime, which also streams
+    /// snapshots) and linking to every peer (on `links`, the Ready loop's runtime).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
+        links: &tokio::runtime::Handle,
         id: u64,
         cluster_id: u64,
         peers: BTreeMap<u64, SocketAddr>,
@@ -160,7 +195,7 @@ impl Transport {
             let (conn_tx, conn_rx) = mpsc::channel(4);
             queues.insert(peer, tx);
             accepted.insert(peer, conn_tx);
-            tasks.push(runtime.spawn(run_link(ctx.clone(), peer, addr, rx, conn_rx)));
+            tasks.push(links.spawn(run_link(ctx.clone(), peer, addr, rx, conn_rx)));
         }
         tasks.push(runtime.spawn(accept_loop(ctx.clone(), listener, accepted)));
         Self {
@@ -227,7 +262,7 @@ async fn run_link(
     peer: u64,
     addr: SocketAddr,
     mut outbox: mpsc::Receiver<Outbound>,
-    mut accepted: mpsc::Receiver<PeerStream>,
+    mut accepted: mpsc::Receiver<Handoff>,
 ) {
     let dialer = ctx.id > peer;
     let mut backoff = BACKOFF_MIN;
@@ -246,8 +281,12 @@ async fn run_link(
             }
         } else {
             tokio::select! {
-                stream = accepted.recv() => match stream {
-                    Some(stream) => stream,
+                handoff = accepted.recv() => match handoff.map(Handoff::into_framed) {
+                    Some(Ok(stream)) => stream,
+                    Some(Err(error)) => {
+                        warn!(node = ctx.id, peer, %error, "cannot take over an accepted peer connection");
+                        continue;
+                    }
                     None => return,
                 },
                 () = drain_while_down(&ctx, peer, &mut outbox, BACKOFF_MAX) => continue,
@@ -303,7 +342,7 @@ async fn serve_connection(
     peer: u64,
     stream: PeerStream,
     outbox: &mut mpsc::Receiver<Outbound>,
-    accepted: &mut mpsc::Receiver<PeerStream>,
+    accepted: &mut mpsc::Receiver<Handoff>,
 ) -> String {
     let (mut sink, mut source) = stream.split();
     // Writing and reading run side by side, so an injected delay (or a slow write)
@@ -346,9 +385,10 @@ async fn serve_connection(
     tokio::select! {
         reason = write => reason,
         reason = read => reason,
-        replacement = accepted.recv() => match replacement {
+        replacement = accepted.recv() => match replacement.map(Handoff::into_framed) {
             // The peer reconnected (it restarted): serve the new connection instead.
-            Some(new) => Box::pin(serve_connection(ctx, peer, new, outbox, accepted)).await,
+            Some(Ok(new)) => Box::pin(serve_connection(ctx, peer, new, outbox, accepted)).await,
+            Some(Err(error)) => format!("cannot take over the peer's new connection: {error}"),
             None => "node stopping".to_owned(),
         },
     }
@@ -381,7 +421,7 @@ fn collect_batch(first: Outbound, outbox: &mut mpsc::Receiver<Outbound>) -> pb::
 async fn accept_loop(
     ctx: Context,
     listener: TcpListener,
-    links: BTreeMap<u64, mpsc::Sender<PeerStream>>,
+    links: BTreeMap<u64, mpsc::Sender<Handoff>>,
 ) {
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -413,8 +453,14 @@ async fn accept_loop(
             if hello.snapshot {
                 receive_snapshot(ctx, hello.node_id, stream).await;
             } else if hello.node_id > ctx.id {
-                if let Some(link) = links.get(&hello.node_id) {
-                    let _ = link.send(stream).await;
+                match (links.get(&hello.node_id), Handoff::from_framed(stream)) {
+                    (Some(link), Ok(handoff)) => {
+                        let _ = link.send(handoff).await;
+                    }
+                    (_, Err(error)) => {
+                        warn!(node = ctx.id, %error, "cannot hand an accepted peer connection over");
+                    }
+                    (None, Ok(_)) => {}
                 }
             } else {
                 warn!(
