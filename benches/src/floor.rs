@@ -1,6 +1,8 @@
 //! What this machine allows at best, measured without any server: the fsync and loopback
-//! round trip every replicated write pays, and the cost of delivering one notification
-//! frame on each of W loopback TCP connections, which every watch fan-out pays.
+//! round trip every replicated write pays, the durable append of Paddock's own log store
+//! (sled plus an fsync, what each replica pays instead of a bare fsync), and the cost of
+//! delivering one notification frame on each of W loopback TCP connections, which every
+//! watch fan-out pays.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -20,6 +22,7 @@ const FANOUT_ROUNDS: usize = 5;
 /// Median fsync, loopback round trip and fan-out delivery: what no server can beat.
 pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let fsync = median_ms(fsyncs(args)?);
+    let log_flush = median_ms(log_flushes(args)?);
     let rtt = median_ms(round_trips().await?);
     let fanout = median_ms(fanout(args).await?);
     Ok(Report {
@@ -31,6 +34,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             ("fsync_ms".into(), fsync),
             ("loopback_rtt_ms".into(), rtt),
             ("write_floor_ms".into(), fsync + 2.0 * rtt),
+            // The same with the log store's durable append in place of the bare fsync:
+            // what a Paddock write pays before any consensus or server work.
+            ("log_flush_ms".into(), log_flush),
+            ("log_write_floor_ms".into(), log_flush + 2.0 * rtt),
             ("fanout_floor_ms".into(), fanout),
             ("watchers".into(), args.clients as f64),
         ],
@@ -59,6 +66,31 @@ fn fsyncs(args: &Args) -> anyhow::Result<Vec<Duration>> {
     }
     drop(file);
     let _ = std::fs::remove_file(&path);
+    Ok(samples)
+}
+
+/// Appends one 100-byte entry to a fresh Paddock log store and makes it durable, 500
+/// times: the store's sled write, its sync, and the fsync that follows.
+fn log_flushes(args: &Args) -> anyhow::Result<Vec<Duration>> {
+    let dir = args
+        .data_dir
+        .join(format!("paddock-bench-log-{}", std::process::id()));
+    let store = paddock_raft::LogStore::open(&dir, &[1])?;
+    let mut samples = Vec::new();
+    for index in 1..=500 {
+        let entry = raft::prelude::Entry {
+            index,
+            term: 1,
+            data: vec![7u8; 100].into(),
+            ..Default::default()
+        };
+        let start = Instant::now();
+        store.append(&[entry])?;
+        store.flush()?;
+        samples.push(start.elapsed());
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(samples)
 }
 
