@@ -8,16 +8,17 @@
 # ratio Paddock / ZooKeeper. Also measures: RSS after filling 1,000,000 znodes of 100 B
 # (bytes per znode), data directory size, restart-to-serving time of one node holding
 # them, the write gap when the leader is killed with SIGKILL under load, and this
-# machine's floors: fsync + loopback round trips for a write, and one frame written on
-# each of the watchers' connections (no server) for the fan-out.
+# machine's floors: fsync + loopback round trips for a write (and the same with the
+# durable append of Paddock's log store in place of the bare fsync), and one frame
+# written on each of the watchers' connections (no server) for the fan-out.
 #
 #   benches/compare.sh [--repeats N] [--quick] [--fill N] [--no-workloads]
 #
 # The fill, memory, disk and restart measurements start from fresh clusters (data
 # directories emptied), so znodes left by the workloads do not count.
 #
-# Needs: Debian packages zookeeper (and a JRE), the Rust toolchain. Uses 127.0.0.1 only
-# and stops only the processes it started.
+# Needs: Debian packages zookeeper (and a JRE; tests/interop/install.sh installs them),
+# the Rust toolchain. Uses 127.0.0.1 only and stops only the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,11 @@ while [ $# -gt 0 ]; do
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
+
+if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then
+    echo "Apache ZooKeeper 3.8 is not installed: run tests/interop/install.sh (Debian packages) first" >&2
+    exit 1
+fi
 
 cargo build --release -q -p paddock -p paddock-bench
 PADDOCK=$PWD/target/release/paddock
@@ -243,7 +249,7 @@ for label in ["create", "set", "get", "mixed"]:
     p, z = med(label, "paddock", 2), med(label, "zookeeper", 2)
     print(f"| {label} p99 ms | {p:.2f} | {z:.2f} | {ratio(p, z)} |")
 p, z = med("single-create", "paddock", 1), med("single-create", "zookeeper", 1)
-print(f"| single client create p50 ms (floor {floor['write_floor_ms']:.3f}: fsync {floor['fsync_ms']:.3f} + 2 x RTT {floor['loopback_rtt_ms']:.3f}) | {p:.3f} | {z:.3f} | {ratio(p, z)} |")
+print(f"| single client create p50 ms (floor {floor['write_floor_ms']:.3f}: fsync {floor['fsync_ms']:.3f} + 2 x RTT {floor['loopback_rtt_ms']:.3f}; with Paddock's log store append {floor['log_flush_ms']:.3f} for the fsync: {floor['log_write_floor_ms']:.3f}) | {p:.3f} | {z:.3f} | {ratio(p, z)} |")
 p, z = med("watch-fanout", "paddock", 3), med("watch-fanout", "zookeeper", 3)
 f = med("fanout", "floor", 3)
 print(f"| watch fan-out, all notifications delivered, ms (floor {f:.1f}: one frame written on each connection, no server) | {p:.1f} | {z:.1f} | {ratio(p, z)} |")
