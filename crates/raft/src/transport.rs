@@ -639,3 +639,49 @@ mod blocking {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames the dialer sent right behind its hello may already sit in the accept
+    /// side's read buffer when the connection is handed to the link: none may be lost.
+    #[tokio::test]
+    async fn a_handed_over_connection_keeps_what_was_read_past_the_hello() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut dialer = framed(TcpStream::connect(addr).await.unwrap());
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut accepted = framed(socket);
+
+        // Everything the dialer sends arrives before the accept side reads anything.
+        let frames = [
+            Bytes::from_static(b"hello"),
+            Bytes::from_static(b"first batch"),
+        ];
+        for frame in &frames {
+            dialer.feed(frame.clone()).await.unwrap();
+        }
+        SinkExt::<Bytes>::flush(&mut dialer).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        let hello = accepted.next().await.unwrap().unwrap();
+        assert_eq!(&hello[..], b"hello");
+        let handoff = Handoff::from_framed(accepted).unwrap();
+        assert!(
+            !handoff.read_buf.is_empty(),
+            "the batch was read with the hello"
+        );
+
+        let mut link = handoff.into_framed().unwrap();
+        let within = Duration::from_secs(5);
+        let batch = tokio::time::timeout(within, link.next()).await;
+        assert_eq!(&batch.unwrap().unwrap().unwrap()[..], b"first batch");
+        dialer
+            .send(Bytes::from_static(b"second batch"))
+            .await
+            .unwrap();
+        let next = tokio::time::timeout(within, link.next()).await;
+        assert_eq!(&next.unwrap().unwrap().unwrap()[..], b"second batch");
+    }
+}
