@@ -39,6 +39,15 @@
 //! lock.create("/locks/job-output", b"done", &zk::CreateMode::Persistent.with_acls(open))
 //!     .await
 //!     .unwrap();
+//!
+//! // Dropping the lock deletes its node in the background; wait for that while the
+//! // ensemble is up (the client crate retries that delete without pause for as long as
+//! // it sees a connection loss, which would spin once the servers are gone).
+//! let path = lock.lock_path().to_owned();
+//! drop(lock);
+//! while client.check_stat(&path).await.unwrap().is_some() {
+//!     tokio::time::sleep(Duration::from_millis(10)).await;
+//! }
 //! # ensemble.shutdown().await;
 //! # });
 //! ```
