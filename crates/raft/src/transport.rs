@@ -453,14 +453,16 @@ async fn accept_loop(
             if hello.snapshot {
                 receive_snapshot(ctx, hello.node_id, stream).await;
             } else if hello.node_id > ctx.id {
-                match (links.get(&hello.node_id), Handoff::from_framed(stream)) {
-                    (Some(link), Ok(handoff)) => {
+                let Some(link) = links.get(&hello.node_id) else {
+                    return;
+                };
+                match Handoff::from_framed(stream) {
+                    Ok(handoff) => {
                         let _ = link.send(handoff).await;
                     }
-                    (_, Err(error)) => {
+                    Err(error) => {
                         warn!(node = ctx.id, %error, "cannot hand an accepted peer connection over");
                     }
-                    (None, Ok(_)) => {}
                 }
             } else {
                 warn!(
