@@ -426,7 +426,8 @@ impl<O: Send + 'static> RaftNode<O> {
     /// was not already: to the cluster this looks like a crash.
     pub async fn shutdown(mut self) {
         let _ = self.control.send(Control::Stop).await;
-        if let Some(mut transport) = self.app.queue.lock().take() {
+        let mut transport = self.app.queue.lock().take();
+        if let Some(transport) = &mut transport {
             transport.stop();
         }
         let threads = std::mem::take(&mut self.threads);
@@ -436,6 +437,9 @@ impl<O: Send + 'static> RaftNode<O> {
             }
         })
         .await;
+        if let Some(transport) = transport {
+            transport.join().await;
+        }
     }
 }
 
@@ -544,7 +548,8 @@ impl<O: Send + 'static> ReadyLoop<O> {
         while let Ok(proposal) = proposals.try_recv() {
             let _ = proposal.reply.send(Err(ProposeError::Shutdown));
         }
-        if let Some(mut transport) = self.transport.lock().take() {
+        // Stopped, not dropped: `shutdown` still waits for its tasks to be gone.
+        if let Some(transport) = self.transport.lock().as_mut() {
             transport.stop();
         }
         info!(node = self.config.id, "raft node stopped");

@@ -244,8 +244,17 @@ impl Transport {
 
     /// Stops every task of the transport; connections close.
     pub(crate) fn stop(&mut self) {
-        for task in self.tasks.drain(..) {
+        for task in &self.tasks {
             task.abort();
+        }
+    }
+
+    /// Waits until every stopped task is gone, so the listener's port can be bound
+    /// again as soon as this returns (a node restarted on the same address).
+    pub(crate) async fn join(mut self) {
+        self.stop();
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
         }
     }
 }

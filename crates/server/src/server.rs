@@ -275,8 +275,13 @@ impl Server {
                 handle.closer.cancel();
             }
         }
-        for task in self.tasks.drain(..) {
+        for task in &self.tasks {
             task.abort();
+        }
+        // Wait until the aborted tasks are dropped: the client listener is closed
+        // then, and a restart can bind the same port.
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
         }
         if let Some(node) = self.raft.take() {
             node.shutdown().await;
