@@ -26,6 +26,7 @@ mod applier;
 mod config;
 mod error;
 mod faults;
+mod hold;
 mod logger;
 mod node;
 mod snapshot_store;

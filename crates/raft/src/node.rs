@@ -25,6 +25,7 @@ use crate::applier::{
 use crate::config::RaftConfig;
 use crate::error::{ProposeError, ReadError, StartError};
 use crate::faults::Faults;
+use crate::hold::ProposalHold;
 use crate::logger::raft_logger;
 use crate::snapshot_store::SnapshotStore;
 use crate::state_machine::StateMachine;
@@ -311,6 +312,7 @@ impl<O: Send + 'static> RaftNode<O> {
             .spawn(move || applier.run(applier_inbox))
             .map_err(StartError::Thread)?;
 
+        let hold = ProposalHold::new(config.proposal_hold_uncommitted, config.proposal_hold);
         let ready_loop = ReadyLoop {
             raw,
             log,
@@ -330,6 +332,8 @@ impl<O: Send + 'static> RaftNode<O> {
             waiting: Vec::new(),
             batch_bytes: 0,
             unwritten: false,
+            forwarded: Vec::new(),
+            hold,
         };
         let raft_thread = std::thread::Builder::new()
             .name(format!("paddock-raft-{id}"))
@@ -458,6 +462,14 @@ struct PendingRead {
     retry_at: Instant,
 }
 
+/// Resolves when a proposal hold ends; never when there is none.
+async fn hold_ends(until: Option<Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 struct ReadyLoop<O> {
     raw: RawNode<LogStore>,
     log: LogStore,
@@ -482,6 +494,10 @@ struct ReadyLoop<O> {
     batch_bytes: u64,
     /// Messages were queued for the links since they last had a turn.
     unwritten: bool,
+    /// Proposals forwarded by followers, appended with `batch`.
+    forwarded: Vec<Message>,
+    /// Whether new proposals wait for the pipeline to drain a little.
+    hold: ProposalHold,
 }
 
 impl<O: Send + 'static> ReadyLoop<O> {
@@ -504,8 +520,10 @@ impl<O: Send + 'static> ReadyLoop<O> {
                     .committed
                     .saturating_sub(self.applied)
                     > self.config.apply_lag_max;
+                let hold = self.hold.until(Instant::now());
                 tokio::select! {
                     _ = ticker.tick() => self.on_tick(),
+                    () = hold_ends(hold) => {}
                     Some(message) = inbound.recv() => self.on_inbound(message),
                     Some(proposal) = proposals.recv(), if !saturated => self.on_proposal(proposal),
                     Some(command) = control.recv() => self.on_control(command),
@@ -609,9 +627,11 @@ impl<O: Send + 'static> ReadyLoop<O> {
                         transport.send_log_lost(message.from);
                     }
                 }
-                if let Err(error) = self.raw.step(message) {
-                    debug!(node = self.config.id, %error, "raft message rejected");
+                if message.get_msg_type() == MessageType::MsgPropose {
+                    self.forwarded.push(message);
+                    return;
                 }
+                self.step(message);
             }
             Inbound::Unreachable(peer) => self.raw.report_unreachable(peer),
             // A restarted follower learns its leader (and the commit index) now, not at
@@ -668,7 +688,37 @@ impl<O: Send + 'static> ReadyLoop<O> {
     /// forwards them to the leader together, and the leader appends them together and
     /// sends them to each follower in one append, instead of one message per proposal
     /// on every hop.
+    ///
+    /// A leader whose pipeline is full holds them back for a moment first (see
+    /// [`ProposalHold`]); they keep gathering meanwhile.
     fn propose_batch(&mut self) {
+        let now = Instant::now();
+        let leader = self.raw.raft.state == StateRole::Leader;
+        if !leader {
+            self.hold.release();
+        }
+        if self.hold.until(now).is_some() {
+            return;
+        }
+        let appended_from = self.raw.raft.raft_log.last_index();
+        for message in std::mem::take(&mut self.forwarded) {
+            self.step(message);
+        }
+        self.propose_own();
+        let raft_log = &self.raw.raft.raft_log;
+        if leader && raft_log.last_index() > appended_from {
+            self.hold
+                .appended(raft_log.last_index() - raft_log.committed, now);
+        }
+    }
+
+    fn step(&mut self, message: Message) {
+        if let Err(error) = self.raw.step(message) {
+            debug!(node = self.config.id, %error, "raft message rejected");
+        }
+    }
+
+    fn propose_own(&mut self) {
         if self.batch.is_empty() {
             return;
         }

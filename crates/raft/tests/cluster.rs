@@ -311,3 +311,44 @@ async fn proposals_without_a_leader_fail_fast() {
     }
     cluster.shutdown().await;
 }
+
+fn hold_early(config: &mut RaftConfig) {
+    quick(config);
+    config.proposal_hold_uncommitted = 4;
+    config.proposal_hold = Duration::from_millis(20);
+}
+
+/// A burst of concurrent proposals through every node, with a leader that holds new
+/// proposals back as soon as four entries are uncommitted: held proposals (the
+/// leader's own and those its followers forwarded) are all appended once the hold ends,
+/// each exactly once, and every node applies the same log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_proposals_are_all_committed_once() {
+    init_tracing();
+    let cluster = Cluster::start(3, true, hold_early).await;
+    cluster.wait_leader().await;
+    let ids = cluster.ids();
+    let proposals = (0..600u32).map(|i| {
+        let via = ids[i as usize % ids.len()];
+        let cluster = &cluster;
+        async move { cluster.propose(via, format!("burst-{i}").as_bytes()).await }
+    });
+    let indexes = futures::future::join_all(proposals).await;
+    let mut indexes: Vec<u64> = indexes.into_iter().map(Result::unwrap).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    assert_eq!(indexes.len(), 600, "every proposal got its own index");
+
+    let applied = cluster.wait_converged(600).await;
+    let mut commands: Vec<String> = applied
+        .commands
+        .iter()
+        .map(|(_, c)| String::from_utf8(c.clone()).unwrap())
+        .collect();
+    assert_eq!(commands.len(), 600);
+    commands.sort();
+    let mut expected: Vec<String> = (0..600).map(|i| format!("burst-{i}")).collect();
+    expected.sort();
+    assert_eq!(commands, expected);
+    cluster.shutdown().await;
+}
