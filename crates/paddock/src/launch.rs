@@ -65,6 +65,8 @@ pub fn raft_config(cfg: &ZooCfg, id: u64) -> Result<RaftConfig, ConfigError> {
     raft.election_ticks = cfg.election_ticks.max(cfg.heartbeat_ticks + 1);
     raft.heartbeat_ticks = cfg.heartbeat_ticks;
     raft.snapshot_entries_max = cfg.snapshot_entries;
+    raft.proposal_hold = Duration::from_millis(cfg.proposal_hold_ms);
+    raft.proposal_hold_uncommitted = cfg.proposal_hold_uncommitted;
     // A standalone config binds its peer port on loopback (ephemeral); a cluster
     // member listens on its quorum port on every interface, like ZooKeeper with
     // quorumListenOnAllIPs, so hostnames that resolve to public addresses work.

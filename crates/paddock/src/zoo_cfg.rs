@@ -90,6 +90,12 @@ pub struct ZooCfg {
     pub heartbeat_ticks: usize,
     /// `paddock.snapshotEntries` (default 100000).
     pub snapshot_entries: u64,
+    /// `paddock.proposalHoldMs` (default 3; 0 never holds): how long a leader with a full
+    /// pipeline holds new proposals so that they are flushed together.
+    pub proposal_hold_ms: u64,
+    /// `paddock.proposalHoldUncommitted` (default 64): uncommitted entries that make a
+    /// pipeline full.
+    pub proposal_hold_uncommitted: u64,
     /// `paddock.containerCheckIntervalMs` (ZooKeeper's znode.container.checkIntervalMs,
     /// default 60000).
     pub container_check_interval_ms: u64,
@@ -179,6 +185,8 @@ impl ZooCfg {
             election_ticks: 6,
             heartbeat_ticks: 2,
             snapshot_entries: 100_000,
+            proposal_hold_ms: 3,
+            proposal_hold_uncommitted: 64,
             container_check_interval_ms: 60_000,
             ignored: Vec::new(),
         };
@@ -267,6 +275,10 @@ impl ZooCfg {
                 "paddock.electionTicks" => cfg.election_ticks = (number(key)? as usize).max(2),
                 "paddock.heartbeatTicks" => cfg.heartbeat_ticks = (number(key)? as usize).max(1),
                 "paddock.snapshotEntries" => cfg.snapshot_entries = number(key)?.max(100),
+                "paddock.proposalHoldMs" => cfg.proposal_hold_ms = number(key)?,
+                "paddock.proposalHoldUncommitted" => {
+                    cfg.proposal_hold_uncommitted = number(key)?.max(1);
+                }
                 "paddock.containerCheckIntervalMs" | "znode.container.checkIntervalMs" => {
                     cfg.container_check_interval_ms = number(key)?.max(10);
                 }
@@ -488,6 +500,23 @@ mod tests {
             (Duration::from_secs(4), Duration::from_secs(40))
         );
         assert!(cfg.ignored.iter().any(|(_, k)| k == "admin.enableServer"));
+        assert_eq!(
+            (cfg.proposal_hold_ms, cfg.proposal_hold_uncommitted),
+            (3, 64)
+        );
+    }
+
+    #[test]
+    fn proposal_hold_can_be_tuned_or_turned_off() {
+        let cfg = ZooCfg::parse(
+            "zoo.cfg",
+            "dataDir=/x\nclientPort=1\npaddock.proposalHoldMs=0\npaddock.proposalHoldUncommitted=128\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (cfg.proposal_hold_ms, cfg.proposal_hold_uncommitted),
+            (0, 128)
+        );
     }
 
     #[test]
