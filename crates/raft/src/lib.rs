@@ -7,8 +7,9 @@
 //! [`LogStore`] (sled, one fsync per Ready: group commit) before any message that depends
 //! on it is sent (a leader with a full pipeline holds new proposals for a moment so the
 //! next Ready carries more of them); committed entries go to the applier thread, which
-//! feeds the [`StateMachine`], answers the proposer on this node, completes read-index waits and
-//! takes snapshots into the [`SnapshotStore`], after which the log is compacted. Peers
+//! feeds the [`StateMachine`], answers the proposer on this node, completes read-index
+//! waits and takes snapshots into the [`SnapshotStore`], after which the log is
+//! compacted. Peers
 //! talk over TCP ([`transport`](crate)); snapshots stream in chunks on their own
 //! connection. [`Faults`] is the seam for cutting, delaying and dropping traffic.
 //!

@@ -103,7 +103,7 @@ pub struct NodeStorage {
 }
 
 /// A running consensus node. Dropping it stops the node (without flushing anything not
-/// yet flushed, like a crash); [`RaftNode::stop`] does the same explicitly.
+/// yet flushed, like a crash); [`RaftNode::shutdown`] does the same explicitly.
 pub struct RaftNode<O> {
     id: u64,
     proposals: mpsc::Sender<Proposal<O>>,
