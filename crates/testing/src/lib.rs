@@ -45,9 +45,13 @@
 //! // it sees a connection loss, which would spin once the servers are gone).
 //! let path = lock.lock_path().to_owned();
 //! drop(lock);
-//! while client.check_stat(&path).await.unwrap().is_some() {
-//!     tokio::time::sleep(Duration::from_millis(10)).await;
-//! }
+//! tokio::time::timeout(Duration::from_secs(10), async {
+//!     while client.check_stat(&path).await.unwrap().is_some() {
+//!         tokio::time::sleep(Duration::from_millis(10)).await;
+//!     }
+//! })
+//! .await
+//! .expect("the dropped lock's node is deleted");
 //! # ensemble.shutdown().await;
 //! # });
 //! ```
