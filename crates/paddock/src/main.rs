@@ -11,7 +11,9 @@ use tracing::{info, warn};
 
 /// mimalloc instead of the system allocator: the request path allocates small,
 /// short-lived buffers on several threads at once, where glibc's malloc showed as a
-/// fifth of the server's CPU under write load.
+/// fifth of the server's CPU under write load. Built without transparent huge pages
+/// (`no_thp`): with them, a partly used 2 MiB page stays resident whole, and a server
+/// holding a million znodes kept ~15% more RSS for no measurable throughput gain.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
