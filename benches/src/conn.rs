@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use paddock_jute::{
-    ConnectRequest, ConnectResponse, Frame, FrameCodec, Record, ReplyHeader, Request,
+    ConnectRequest, ConnectResponse, Frame, FrameCodec, FrameError, Record, ReplyHeader, Request,
     RequestPacket, xid,
 };
 use tokio::io::{AsyncWriteExt, BufWriter};
@@ -103,7 +103,20 @@ impl Conn {
 
     /// The next reply or notification.
     pub async fn recv(&mut self) -> anyhow::Result<Incoming> {
-        let frame = self.frames.next().await.context("connection closed")??;
+        let frame = self.frames.next().await;
+        Self::incoming(frame)
+    }
+
+    /// The next reply or notification if one has already arrived, without waiting.
+    pub fn recv_ready(&mut self) -> anyhow::Result<Option<Incoming>> {
+        match self.frames.next().now_or_never() {
+            Some(frame) => Self::incoming(frame).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn incoming(frame: Option<Result<Frame, FrameError>>) -> anyhow::Result<Incoming> {
+        let frame = frame.context("connection closed")??;
         let Frame::Packet(payload) = frame else {
             bail!("unexpected frame")
         };
