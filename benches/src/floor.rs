@@ -1,5 +1,7 @@
 //! What this machine allows at best, measured without any server: the fsync and loopback
-//! round trip every replicated write pays, the durable append of Paddock's own log store
+//! round trip every replicated write pays, the time until two of three replicas appending
+//! at once on this one disk have synced (a three-node cluster on one machine commits
+//! then, and the disk serializes their flushes), the durable append of Paddock's own log store
 //! (sled plus an fsync, what each replica pays instead of a bare fsync), and the cost of
 //! delivering one notification frame on each of W loopback TCP connections, which every
 //! watch fan-out pays.
@@ -22,6 +24,7 @@ const FANOUT_ROUNDS: usize = 5;
 /// Median fsync, loopback round trip and fan-out delivery: what no server can beat.
 pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let fsync = median_ms(fsyncs(args)?);
+    let quorum_fsync = median_ms(quorum_fsyncs(args)?);
     let log_flush = median_ms(log_flushes(args)?);
     let rtt = median_ms(round_trips().await?);
     let fanout = median_ms(fanout(args).await?);
@@ -34,6 +37,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             ("fsync_ms".into(), fsync),
             ("loopback_rtt_ms".into(), rtt),
             ("write_floor_ms".into(), fsync + 2.0 * rtt),
+            // Three replicas on one disk: the commit waits for the second of three
+            // concurrent fsyncs, which this disk does not overlap.
+            ("quorum_fsync_ms".into(), quorum_fsync),
+            ("quorum_write_floor_ms".into(), quorum_fsync + 2.0 * rtt),
             // The same with the log store's durable append in place of the bare fsync:
             // what a Paddock write pays before any consensus or server work.
             ("log_flush_ms".into(), log_flush),
@@ -67,6 +74,68 @@ fn fsyncs(args: &Args) -> anyhow::Result<Vec<Duration>> {
     drop(file);
     let _ = std::fs::remove_file(&path);
     Ok(samples)
+}
+
+/// Three threads, one file each, append 100 bytes and fsync at the same moment, 500
+/// times; each sample is the time until two of them (a majority of three) are durable.
+fn quorum_fsyncs(args: &Args) -> anyhow::Result<Vec<Duration>> {
+    const REPLICAS: usize = 3;
+    let paths: Vec<_> = (0..REPLICAS)
+        .map(|i| {
+            args.data_dir
+                .join(format!("paddock-bench-quorum-{}-{i}", std::process::id()))
+        })
+        .collect();
+    let go = std::sync::Barrier::new(REPLICAS + 1);
+    let (done, finished) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    let rounds = 500;
+    let samples = std::thread::scope(|scope| -> anyhow::Result<Vec<Duration>> {
+        for path in &paths {
+            let done = done.clone();
+            let go = &go;
+            scope.spawn(move || {
+                let file = std::fs::File::create(path);
+                for _ in 0..rounds {
+                    go.wait();
+                    let synced = match &file {
+                        Ok(file) => (&*file)
+                            .write_all(&[7u8; 100])
+                            .and_then(|()| file.sync_data()),
+                        Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
+                    };
+                    if done.send(synced).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done);
+        // Every round runs to the end even after an error: the writers wait at the
+        // barrier for it.
+        let mut samples = Vec::with_capacity(rounds);
+        let mut failure = None;
+        for _ in 0..rounds {
+            go.wait();
+            let start = Instant::now();
+            for replica in 1..=REPLICAS {
+                let synced = finished.recv()?;
+                if replica == REPLICAS / 2 + 1 {
+                    samples.push(start.elapsed());
+                }
+                if let Err(error) = synced {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        match failure {
+            Some(error) => Err(error.into()),
+            None => Ok(samples),
+        }
+    });
+    for path in &paths {
+        let _ = std::fs::remove_file(path);
+    }
+    samples
 }
 
 /// Appends one 100-byte entry to a fresh Paddock log store and makes it durable, 500
