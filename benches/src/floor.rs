@@ -1,10 +1,10 @@
 //! What this machine allows at best, measured without any server: the fsync and loopback
 //! round trip every replicated write pays, the time until two of three replicas appending
-//! at once on this one disk have synced (a three-node cluster on one machine commits
-//! then, and the disk serializes their flushes), the durable append of Paddock's own log store
-//! (sled plus an fsync, what each replica pays instead of a bare fsync), and the cost of
-//! delivering one notification frame on each of W loopback TCP connections, which every
-//! watch fan-out pays.
+//! at once on this one disk have synced (a three-node cluster on one machine commits then,
+//! and the disk overlaps their flushes only in part), the durable append of Paddock's own
+//! log store (sled plus an fsync, what each replica pays instead of a bare fsync), and the
+//! cost of delivering one notification frame on each of W loopback TCP connections, which
+//! every watch fan-out pays.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -38,7 +38,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             ("loopback_rtt_ms".into(), rtt),
             ("write_floor_ms".into(), fsync + 2.0 * rtt),
             // Three replicas on one disk: the commit waits for the second of three
-            // concurrent fsyncs, which this disk does not overlap.
+            // concurrent fsyncs, which one disk overlaps only in part.
             ("quorum_fsync_ms".into(), quorum_fsync),
             ("quorum_write_floor_ms".into(), quorum_fsync + 2.0 * rtt),
             // The same with the log store's durable append in place of the bare fsync:
