@@ -10,8 +10,8 @@
 # them, the write gap when the leader is killed with SIGKILL under load, and this
 # machine's floors: fsync + loopback round trips for a write (and the same with the
 # second of three concurrent fsyncs, what a three-replica commit on one disk waits for,
-# and with the durable append of Paddock's log store in place of the bare fsync), and one frame
-# written on each of the watchers' connections (no server) for the fan-out.
+# and with the durable append of Paddock's log store in place of the bare fsync), and
+# one frame written on each of the watchers' connections (no server) for the fan-out.
 #
 #   benches/compare.sh [--repeats N] [--quick] [--fill N] [--no-workloads]
 #

@@ -86,51 +86,51 @@ fn quorum_fsyncs(args: &Args) -> anyhow::Result<Vec<Duration>> {
                 .join(format!("paddock-bench-quorum-{}-{i}", std::process::id()))
         })
         .collect();
-    let go = std::sync::Barrier::new(REPLICAS + 1);
-    let (done, finished) = std::sync::mpsc::channel::<std::io::Result<()>>();
-    let rounds = 500;
-    let samples = std::thread::scope(|scope| -> anyhow::Result<Vec<Duration>> {
-        for path in &paths {
-            let done = done.clone();
-            let go = &go;
-            scope.spawn(move || {
-                let file = std::fs::File::create(path);
-                for _ in 0..rounds {
-                    go.wait();
-                    let synced = match &file {
-                        Ok(file) => (&*file)
+    let files: std::io::Result<Vec<std::fs::File>> =
+        paths.iter().map(std::fs::File::create).collect();
+    let samples = files.map_err(anyhow::Error::from).and_then(|files| {
+        let go = std::sync::Barrier::new(REPLICAS + 1);
+        let (done, finished) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let rounds = 500;
+        std::thread::scope(|scope| {
+            for file in &files {
+                let done = done.clone();
+                let go = &go;
+                scope.spawn(move || {
+                    for _ in 0..rounds {
+                        go.wait();
+                        let synced = (&*file)
                             .write_all(&[7u8; 100])
-                            .and_then(|()| file.sync_data()),
-                        Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
-                    };
-                    if done.send(synced).is_err() {
-                        return;
+                            .and_then(|()| file.sync_data());
+                        if done.send(synced).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(done);
+            // Every round runs to the end even after an error: the writers wait at the
+            // barrier for it.
+            let mut samples = Vec::with_capacity(rounds);
+            let mut failure = None;
+            for _ in 0..rounds {
+                go.wait();
+                let start = Instant::now();
+                for replica in 1..=REPLICAS {
+                    let synced = finished.recv()?;
+                    if replica == REPLICAS / 2 + 1 {
+                        samples.push(start.elapsed());
+                    }
+                    if let Err(error) = synced {
+                        failure.get_or_insert(error);
                     }
                 }
-            });
-        }
-        drop(done);
-        // Every round runs to the end even after an error: the writers wait at the
-        // barrier for it.
-        let mut samples = Vec::with_capacity(rounds);
-        let mut failure = None;
-        for _ in 0..rounds {
-            go.wait();
-            let start = Instant::now();
-            for replica in 1..=REPLICAS {
-                let synced = finished.recv()?;
-                if replica == REPLICAS / 2 + 1 {
-                    samples.push(start.elapsed());
-                }
-                if let Err(error) = synced {
-                    failure.get_or_insert(error);
-                }
             }
-        }
-        match failure {
-            Some(error) => Err(error.into()),
-            None => Ok(samples),
-        }
+            match failure {
+                Some(error) => Err(error.into()),
+                None => Ok(samples),
+            }
+        })
     });
     for path in &paths {
         let _ = std::fs::remove_file(path);
