@@ -10,7 +10,17 @@ use crate::node::StoredStat;
 
 /// The digest term of one znode.
 pub(crate) fn node_hash(path: &str, stat: &StoredStat, data: Option<&[u8]>) -> u64 {
-    let path_crc = crc32fast::hash(path.as_bytes());
+    node_hash_at(path_hash(path), stat, data)
+}
+
+/// The path's part of a znode's digest term: computed once when a change replaces the
+/// node's term (same path before and after).
+pub(crate) fn path_hash(path: &str) -> u32 {
+    crc32fast::hash(path.as_bytes())
+}
+
+/// The digest term of the znode whose path hashed to `path_crc`.
+pub(crate) fn node_hash_at(path_crc: u32, stat: &StoredStat, data: Option<&[u8]>) -> u64 {
     // The fixed-size fields as one buffer: one CRC update instead of ten small ones
     // (the same CRC, as CRC is computed over the bytes in order).
     let mut fixed = [0u8; 6 * 8 + 3 * 4 + 1];

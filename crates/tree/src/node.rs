@@ -105,8 +105,14 @@ impl StoredStat {
     }
 }
 
+/// A child's name, the key of its parent's [`Children`]. Names of up to 24 bytes (nearly
+/// all: sequential names are 10 digits after a prefix) live inside the key itself, so a
+/// lookup compares bytes in the map's own nodes instead of chasing a pointer per
+/// comparison, and a znode costs one allocation fewer.
+pub(crate) type ChildName = compact_str::CompactString;
+
 /// Children of one znode, sorted by name so every replica lists them alike.
-pub(crate) type Children = BTreeMap<Box<str>, NodeId>;
+pub(crate) type Children = BTreeMap<ChildName, NodeId>;
 
 /// A stored znode. Its name lives only as the key in its parent's [`Children`] and its
 /// ACL in the shared [`AclTable`](crate::acl::AclTable), which keeps a million nodes small.

@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 
 use paddock_jute::{Acl, Id};
 
-use crate::node::{NodeId, StoredStat, Znode};
+use crate::node::{ChildName, NodeId, StoredStat, Znode};
 use crate::path;
 use crate::session::Session;
 use crate::tree::{ROOT, Tree, TreeConfig};
@@ -290,7 +290,7 @@ struct OpenNode {
     /// Children still to read.
     left: u64,
     /// Children read so far, in name order.
-    children: Vec<(Box<str>, NodeId)>,
+    children: Vec<(ChildName, NodeId)>,
 }
 
 /// Gives the innermost open node its children and closes it.
@@ -444,13 +444,13 @@ impl Tree {
                     || parent
                         .children
                         .last()
-                        .is_some_and(|(last, _)| name.as_str() <= &**last)
+                        .is_some_and(|(last, _)| name.as_str() <= last.as_str())
                 {
                     return Err(SnapshotError::Corrupt("bad, duplicate or unordered name"));
                 }
                 let node_path = path::join(&parent.path, &name);
                 let id = tree.place_node(&node_path, node);
-                parent.children.push((name.into_boxed_str(), id));
+                parent.children.push((ChildName::new(&name), id));
                 (id, node_path)
             };
             stack.push(OpenNode {

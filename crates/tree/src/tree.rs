@@ -9,8 +9,8 @@ use std::sync::Arc;
 use paddock_jute::{Acl, Stat};
 
 use crate::acl::AclTable;
-use crate::digest::{node_hash, session_hash};
-use crate::node::{Children, NodeId, Owner, StoredStat, Znode};
+use crate::digest::{node_hash, node_hash_at, path_hash, session_hash};
+use crate::node::{ChildName, Children, NodeId, Owner, StoredStat, Znode};
 use crate::path;
 use crate::session::Session;
 use crate::slab::NodeSlab;
@@ -233,7 +233,7 @@ impl Tree {
     pub(crate) fn walk_named(&self, mut visit: impl FnMut(&str, &Znode)) {
         let Some(root) = self.get(ROOT) else { return };
         visit("", root);
-        let mut stack: Vec<std::collections::btree_map::Iter<'_, Box<str>, NodeId>> = Vec::new();
+        let mut stack: Vec<std::collections::btree_map::Iter<'_, ChildName, NodeId>> = Vec::new();
         if let Some(children) = &root.children {
             stack.push(children.iter());
         }
@@ -278,7 +278,7 @@ impl Tree {
         let id = self.place_node(path, node);
         if let Some(parent) = self.get_mut(parent_id) {
             Arc::make_mut(parent.children.get_or_insert_with(Default::default))
-                .insert(name.into(), id);
+                .insert(ChildName::new(name), id);
         }
         id
     }
@@ -347,9 +347,10 @@ impl Tree {
         let Some(node) = self.nodes.slot_mut(id as usize).and_then(Option::as_mut) else {
             return;
         };
-        let before = node_hash(path, &node.stat, node.data.as_deref());
+        let path_crc = path_hash(path);
+        let before = node_hash_at(path_crc, &node.stat, node.data.as_deref());
         change(node);
-        let after = node_hash(path, &node.stat, node.data.as_deref());
+        let after = node_hash_at(path_crc, &node.stat, node.data.as_deref());
         self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
     }
 
