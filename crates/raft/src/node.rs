@@ -330,6 +330,7 @@ impl<O: Send + 'static> RaftNode<O> {
             lost_log_until: 0,
             batch: Vec::new(),
             waiting: Vec::new(),
+            registering: Vec::new(),
             batch_bytes: 0,
             unwritten: false,
             forwarded: Vec::new(),
@@ -490,6 +491,10 @@ struct ReadyLoop<O> {
     batch: Vec<Entry>,
     /// The waiters of `batch`, by sequence number, registered with it.
     waiting: Vec<(u64, Waiting<O>)>,
+    /// Waiters of proposals already in Raft that the applier has not been told of. They
+    /// go with the next message it gets, which is at the latest the one carrying their
+    /// entries (one channel, in order): telling it at once would wake it for nothing.
+    registering: Vec<(u64, Waiting<O>)>,
     /// Bytes of command data in `batch`.
     batch_bytes: u64,
     /// Messages were queued for the links since they last had a turn.
@@ -575,6 +580,8 @@ impl<O: Send + 'static> ReadyLoop<O> {
 
     fn on_tick(&mut self) {
         self.raw.tick();
+        // Proposals not committed within a tick: the applier keeps their deadlines.
+        self.register_waiters();
         let now = Instant::now();
         let retry = self.config.election_timeout() / 2;
         let mut expired = Vec::new();
@@ -723,11 +730,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
             return;
         }
         self.batch_bytes = 0;
-        // Registered before the entries exist, so the applier knows the waiters before
-        // it can possibly see them committed (same channel, FIFO).
-        let _ = self
-            .to_applier
-            .send(ToApplier::Register(std::mem::take(&mut self.waiting)));
+        self.registering.append(&mut self.waiting);
         let mut message = Message::default();
         message.set_msg_type(MessageType::MsgPropose);
         message.from = self.config.id;
@@ -735,7 +738,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
         if self.raw.step(message).is_err() {
             // Dropped at once (no leader, transfer in progress): the applier fails them
             // when a later entry of ours applies, or at their deadline; say so now.
-            let _ = self.to_applier.send(ToApplier::LeaderChanged {
+            self.tell_applier(ToApplier::LeaderChanged {
                 grace: Duration::ZERO,
             });
         }
@@ -818,9 +821,23 @@ impl<O: Send + 'static> ReadyLoop<O> {
         }
     }
 
-    fn apply(&self, entries: Vec<Entry>) {
+    fn apply(&mut self, entries: Vec<Entry>) {
         if !entries.is_empty() {
-            let _ = self.to_applier.send(ToApplier::Entries(entries));
+            self.tell_applier(ToApplier::Entries(entries));
+        }
+    }
+
+    /// Sends the applier `message`, after the waiters it has not been told of yet.
+    fn tell_applier(&mut self, message: ToApplier<O>) {
+        self.register_waiters();
+        let _ = self.to_applier.send(message);
+    }
+
+    /// Tells the applier of every waiter it does not know yet.
+    fn register_waiters(&mut self) {
+        if !self.registering.is_empty() {
+            let waiting = std::mem::take(&mut self.registering);
+            let _ = self.to_applier.send(ToApplier::Register(waiting));
         }
     }
 
@@ -838,7 +855,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
         {
             info!(node = self.config.id, leader = soft.leader_id, role = ?soft.raft_state, "leader changed");
             self.leader_id = soft.leader_id;
-            let _ = self.to_applier.send(ToApplier::LeaderChanged {
+            self.tell_applier(ToApplier::LeaderChanged {
                 grace: self.config.election_timeout() * 2,
             });
         }
@@ -883,7 +900,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
 
         // 6. Apply: the snapshot first, then committed entries, in log order.
         if let Some(id) = snapshot_id {
-            let _ = self.to_applier.send(ToApplier::Restore(id));
+            self.tell_applier(ToApplier::Restore(id));
         }
         self.apply(ready.take_committed_entries());
 
@@ -896,7 +913,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
             if let Some(read) = self.reads.remove(&ctx) {
-                let _ = self.to_applier.send(ToApplier::Read {
+                self.tell_applier(ToApplier::Read {
                     index: state.index,
                     reply: read.reply,
                     deadline: read.deadline,

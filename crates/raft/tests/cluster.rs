@@ -141,6 +141,33 @@ async fn minority_cannot_commit_and_catches_up_after_heal() {
     cluster.shutdown().await;
 }
 
+/// A waiter is handed to the applier with its entries, or at the next tick when they do
+/// not commit: a proposal its leader can never commit must still end in an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_its_leader_cannot_commit_fails_instead_of_hanging() {
+    init_tracing();
+    let cluster = Cluster::start(3, false, quick).await;
+    let leader = cluster.wait_leader().await;
+    cluster.propose_retrying(leader, b"first").await;
+    let others: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    cluster.faults.partition(&[leader], &others);
+    let stuck = tokio::time::timeout(
+        Duration::from_secs(10),
+        cluster.propose(leader, b"isolated"),
+    )
+    .await;
+    assert!(
+        matches!(stuck, Ok(Err(_))),
+        "an uncommittable proposal must fail: {stuck:?}"
+    );
+    cluster.faults.heal();
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_cluster_restarts_from_disk() {
     init_tracing();
