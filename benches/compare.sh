@@ -4,8 +4,10 @@
 # Starts a three-node Paddock cluster (three `paddock serve` processes) and a three-node
 # Apache ZooKeeper 3.8 cluster (Debian `zookeeper`) from zoo.cfg files that differ only in
 # ports and directories (fsync on both), then runs every workload of paddock-bench
-# against each, alternating A/B/A/B, and prints a Markdown table of medians with the
-# ratio Paddock / ZooKeeper. Also measures: RSS after filling 1,000,000 znodes of 100 B
+# against each, alternating A/B/A/B (each workload on both clusters back to back, the
+# order swapped every repeat), and prints a Markdown table of medians with the ratio
+# Paddock / ZooKeeper (the median of the pairs' ratios) and the servers' CPU time per
+# write and read. Also measures: RSS after filling 1,000,000 znodes of 100 B
 # (bytes per znode), data directory size, restart-to-serving time of one node holding
 # them, the write gap when the leader is killed with SIGKILL under load, and this
 # machine's floors: fsync + loopback round trips for a write (and the same with the
@@ -141,37 +143,70 @@ echo "clusters up: paddock $(connect_string paddock); zookeeper $(connect_string
 
 results=$work/results.tsv
 : > "$results"
-# run NAME LABEL ARGS...: one paddock-bench run, appended as name, label, ops/s, p99 ms.
+# cpu_ticks NAME: user + system clock ticks used so far by the three servers of NAME.
+cpu_ticks() {
+    local name=$1 i total=0
+    for i in 1 2 3; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/${PIDS[$name,$i]}/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+# run NAME LABEL REPEAT ARGS...: one paddock-bench run, appended as name, label, repeat,
+# ops/s, p50 ms, p99 ms, fan-out ms, longest gap ms, and the servers' CPU time per op in
+# µs (user + system over the run's warm-up and measurement, all three servers).
 run() {
-    local name=$1 label=$2; shift 2
-    local json
-    json=$("$BENCH" --connect "$(connect_string "$name")" --json --root "/bench-$label" "$@" 2>/dev/null) || { echo "$name $label failed" >&2; return 0; }
-    python3 - "$name" "$label" "$json" >>"$results" <<'PY'
+    local name=$1 label=$2 repeat=$3; shift 3
+    local json before after
+    before=$(cpu_ticks "$name")
+    json=$("$BENCH" --connect "$(connect_string "$name")" --json --root "/bench-$label-$repeat" "$@" 2>/dev/null) || { echo "$name $label failed" >&2; return 0; }
+    after=$(cpu_ticks "$name")
+    python3 - "$name" "$label" "$repeat" "$json" "$((after - before))" "$(getconf CLK_TCK)" "$warmup" >>"$results" <<'PY'
 import json, sys
-name, label, raw = sys.argv[1], sys.argv[2], sys.argv[3]
+name, label, repeat, raw, ticks, hz, warmup = sys.argv[1:8]
 d = json.loads(raw)
-print("\t".join([name, label, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0)]))
+ops = d["ops_per_sec"] * (d["seconds"] + float(warmup))
+cpu = int(ticks) / int(hz) * 1e6 / ops if ops else 0
+print("\t".join([name, label, repeat, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0), "%.1f" % cpu]))
 PY
 }
 
-shape=(--clients 16 --inflight 16 --duration "$duration" --warmup 2 --value-size 100)
+warmup=2
+shape=(--clients 16 --inflight 16 --duration "$duration" --warmup "$warmup" --value-size 100)
+# workload LABEL REPEAT NAME: one measured run of workload LABEL.
+workload() {
+    local label=$1 r=$2 name=$3
+    case "$label" in
+        create|ephemeral-churn) run "$name" "$label" "$r" "${shape[@]}" --workload "$label" ;;
+        set|get|exists|mixed) run "$name" "$label" "$r" "${shape[@]}" --workload "$label" --znodes 10000 ;;
+        single-create) run "$name" "$label" "$r" --clients 1 --inflight 1 --duration "$duration" --warmup "$warmup" --workload create ;;
+        connect) run "$name" "$label" "$r" --clients 4 --inflight 1 --duration "$duration" --warmup 1 --workload connect ;;
+        watch-fanout) run "$name" "$label" "$r" --clients "$watchers" --workload watch-fanout ;;
+    esac
+}
 [ "$workloads" = 1 ] || repeats=0
-for r in $(seq 1 "$repeats"); do
+if [ "$repeats" -gt 0 ]; then
+    # One unrecorded pass first, so ZooKeeper's JIT has compiled its hot paths (as in
+    # any server that has run for a while) before anything is measured.
     for name in paddock zookeeper; do
-        run "$name" create "${shape[@]}" --workload create
-        run "$name" set "${shape[@]}" --workload set --znodes 10000
-        run "$name" get "${shape[@]}" --workload get --znodes 10000
-        run "$name" exists "${shape[@]}" --workload exists --znodes 10000
-        run "$name" mixed "${shape[@]}" --workload mixed --znodes 10000
-        run "$name" single-create --clients 1 --inflight 1 --duration "$duration" --warmup 2 --workload create
-        run "$name" connect --clients 4 --inflight 1 --duration "$duration" --warmup 1 --workload connect
-        run "$name" ephemeral-churn "${shape[@]}" --workload ephemeral-churn
-        run "$name" watch-fanout --clients "$watchers" --workload watch-fanout
+        for label in create set get connect; do
+            run "$name" warm-up-$label 0 --clients 16 --inflight 16 --duration 3 --warmup 1 --workload "${label}" --znodes 1000 >/dev/null
+        done
+    done
+    : > "$results"
+fi
+# Each workload runs on both clusters back to back, the order swapped every repeat, so
+# the two runs of a pair see the same machine (this one's CPU steal changes by the
+# minute); the ratio column is the median of the pairs' ratios.
+for r in $(seq 1 "$repeats"); do
+    order=(paddock zookeeper)
+    [ $((r % 2)) = 0 ] && order=(zookeeper paddock)
+    for label in create set get exists mixed single-create connect ephemeral-churn watch-fanout; do
+        for name in "${order[@]}"; do workload "$label" "$r" "$name"; done
     done
     # The same delivery with no server at all, measured between the two so it sees the
     # same machine: one notification frame written on each of $watchers connections.
     "$BENCH" --connect x --workload floor --clients "$watchers" --data-dir "$work" --json 2>/dev/null |
-        python3 -c 'import json, sys; print("floor\tfanout\t0\t0\t0\t%.3f\t0" % json.load(sys.stdin)["fanout_floor_ms"])' >>"$results" ||
+        python3 -c 'import json, sys; print("floor\tfanout\t%s\t0\t0\t0\t%.3f\t0\t0" % (sys.argv[1], json.load(sys.stdin)["fanout_floor_ms"]))' "$r" >>"$results" ||
         echo "fan-out floor failed" >&2
 done
 
@@ -234,26 +269,34 @@ results, floor, fill = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 rss_p, rss_z, disk_p, disk_z, rs_p, rs_z, gap_p, gap_z = sys.argv[4:12]
 rows = {}
 for line in open(results):
-    name, label, ops, p50, p99, fan, gap = line.rstrip("\n").split("\t")
-    rows.setdefault((label, name), []).append((float(ops), float(p50), float(p99), float(fan)))
+    name, label, repeat, ops, p50, p99, fan, gap, cpu = line.rstrip("\n").split("\t")
+    rows.setdefault((label, name), {})[repeat] = (float(ops), float(p50), float(p99), float(fan), float(cpu))
 def med(label, name, i):
-    v = [r[i] for r in rows.get((label, name), [])]
+    v = [r[i] for r in rows.get((label, name), {}).values()]
     return statistics.median(v) if v else float("nan")
 def ratio(a, b):
     return "%.2f" % (a / b) if b and b == b and a == a else "n/a"
+def paired(label, i):
+    """The median over repeats of Paddock's figure over ZooKeeper's from the same pair."""
+    p, z = rows.get((label, "paddock"), {}), rows.get((label, "zookeeper"), {})
+    v = [p[r][i] / z[r][i] for r in p if r in z and z[r][i]]
+    return "%.2f" % statistics.median(v) if v else "n/a"
 print("| measurement | Paddock | ZooKeeper | Paddock / ZooKeeper |")
 print("|---|---|---|---|")
 for label in ["create", "set", "get", "exists", "mixed", "ephemeral-churn", "connect"]:
     p, z = med(label, "paddock", 0), med(label, "zookeeper", 0)
-    print(f"| {label} ops/s (16 clients x 16 in flight) | {p:.0f} | {z:.0f} | {ratio(p, z)} |" if label != "connect" else f"| connect sessions/s (4 clients) | {p:.0f} | {z:.0f} | {ratio(p, z)} |")
+    print(f"| {label} ops/s (16 clients x 16 in flight) | {p:.0f} | {z:.0f} | {paired(label, 0)} |" if label != "connect" else f"| connect sessions/s (4 clients) | {p:.0f} | {z:.0f} | {paired(label, 0)} |")
 for label in ["create", "set", "get", "mixed"]:
     p, z = med(label, "paddock", 2), med(label, "zookeeper", 2)
-    print(f"| {label} p99 ms | {p:.2f} | {z:.2f} | {ratio(p, z)} |")
+    print(f"| {label} p99 ms | {p:.2f} | {z:.2f} | {paired(label, 2)} |")
+for label in ["create", "set", "get"]:
+    p, z = med(label, "paddock", 4), med(label, "zookeeper", 4)
+    print(f"| {label} server CPU per op, µs (three servers, user + system) | {p:.1f} | {z:.1f} | {paired(label, 4)} |")
 p, z = med("single-create", "paddock", 1), med("single-create", "zookeeper", 1)
-print(f"| single client create p50 ms (floor {floor['write_floor_ms']:.3f}: fsync {floor['fsync_ms']:.3f} + 2 x RTT {floor['loopback_rtt_ms']:.3f}; with two of three replicas' concurrent fsyncs on this disk {floor['quorum_fsync_ms']:.3f} for the fsync: {floor['quorum_write_floor_ms']:.3f}; with Paddock's log store append {floor['log_flush_ms']:.3f}: {floor['log_write_floor_ms']:.3f}) | {p:.3f} | {z:.3f} | {ratio(p, z)} |")
+print(f"| single client create p50 ms (floor {floor['write_floor_ms']:.3f}: fsync {floor['fsync_ms']:.3f} + 2 x RTT {floor['loopback_rtt_ms']:.3f}; with two of three replicas' concurrent fsyncs on this disk {floor['quorum_fsync_ms']:.3f} for the fsync: {floor['quorum_write_floor_ms']:.3f}; with Paddock's log store append {floor['log_flush_ms']:.3f}: {floor['log_write_floor_ms']:.3f}) | {p:.3f} | {z:.3f} | {paired('single-create', 1)} |")
 p, z = med("watch-fanout", "paddock", 3), med("watch-fanout", "zookeeper", 3)
 f = med("fanout", "floor", 3)
-print(f"| watch fan-out, all notifications delivered, ms (floor {f:.1f}: one frame written on each connection, no server) | {p:.1f} | {z:.1f} | {ratio(p, z)} |")
+print(f"| watch fan-out, all notifications delivered, ms (floor {f:.1f}: one frame written on each connection, no server) | {p:.1f} | {z:.1f} | {paired('watch-fanout', 3)} |")
 bp, bz = int(rss_p) * 1024 / fill, int(rss_z) * 1024 / fill
 print(f"| RSS per server after {fill} znodes of 100 B, bytes/znode | {bp:.0f} | {bz:.0f} | {ratio(bp, bz)} |")
 print(f"| data dir size of one server, MiB | {int(disk_p)/1024:.0f} | {int(disk_z)/1024:.0f} | {ratio(float(disk_p), float(disk_z))} |")
