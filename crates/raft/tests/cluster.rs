@@ -95,14 +95,7 @@ async fn killed_leader_is_replaced_and_nothing_committed_is_lost() {
 async fn minority_cannot_commit_and_catches_up_after_heal() {
     init_tracing();
     let cluster = Cluster::start(3, false, quick).await;
-    let old_leader = cluster.wait_leader().await;
-    cluster.propose_retrying(old_leader, b"first").await;
-    let majority: Vec<u64> = cluster
-        .ids()
-        .into_iter()
-        .filter(|id| *id != old_leader)
-        .collect();
-    cluster.faults.partition(&[old_leader], &majority);
+    let (old_leader, majority) = cluster.isolate_leader().await;
     // The isolated leader accepts the proposal into its log but can never commit it.
     let stuck = tokio::time::timeout(
         Duration::from_millis(800),
@@ -147,14 +140,7 @@ async fn minority_cannot_commit_and_catches_up_after_heal() {
 async fn a_proposal_its_leader_cannot_commit_fails_instead_of_hanging() {
     init_tracing();
     let cluster = Cluster::start(3, false, quick).await;
-    let leader = cluster.wait_leader().await;
-    cluster.propose_retrying(leader, b"first").await;
-    let others: Vec<u64> = cluster
-        .ids()
-        .into_iter()
-        .filter(|id| *id != leader)
-        .collect();
-    cluster.faults.partition(&[leader], &others);
+    let (leader, _) = cluster.isolate_leader().await;
     let stuck = tokio::time::timeout(
         Duration::from_secs(10),
         cluster.propose(leader, b"isolated"),
@@ -265,11 +251,7 @@ async fn five_nodes_survive_two_failures_not_three() {
     init_tracing();
     let mut cluster = Cluster::start(5, false, quick).await;
     let leader = cluster.wait_leader().await;
-    let others: Vec<u64> = cluster
-        .ids()
-        .into_iter()
-        .filter(|id| *id != leader)
-        .collect();
+    let others = cluster.others(leader);
     cluster.kill(others[0]).await;
     cluster.kill(others[1]).await;
     cluster.propose_retrying(leader, b"with-three").await;
@@ -318,11 +300,7 @@ async fn proposals_without_a_leader_fail_fast() {
     init_tracing();
     let mut cluster = Cluster::start(3, false, quick).await;
     let leader = cluster.wait_leader().await;
-    let others: Vec<u64> = cluster
-        .ids()
-        .into_iter()
-        .filter(|id| *id != leader)
-        .collect();
+    let others = cluster.others(leader);
     cluster.kill(others[0]).await;
     cluster.kill(leader).await;
     // The survivor eventually knows no leader and refuses at once.

@@ -182,6 +182,24 @@ impl Cluster {
         self.peers.keys().copied().collect()
     }
 
+    /// Every node but `id`.
+    pub fn others(&self, id: u64) -> Vec<u64> {
+        self.ids()
+            .into_iter()
+            .filter(|other| *other != id)
+            .collect()
+    }
+
+    /// Commits one entry (`first`), then cuts the leader off from every other node;
+    /// returns the leader and the others.
+    pub async fn isolate_leader(&self) -> (u64, Vec<u64>) {
+        let leader = self.wait_leader().await;
+        self.propose_retrying(leader, b"first").await;
+        let others = self.others(leader);
+        self.faults.partition(&[leader], &others);
+        (leader, others)
+    }
+
     pub fn up_ids(&self) -> Vec<u64> {
         self.ids()
             .into_iter()
