@@ -189,7 +189,7 @@ if [ "$repeats" -gt 0 ]; then
     # any server that has run for a while) before anything is measured.
     for name in paddock zookeeper; do
         for label in create set get connect; do
-            run "$name" warm-up-$label 0 --clients 16 --inflight 16 --duration 3 --warmup 1 --workload "${label}" --znodes 1000 >/dev/null
+            run "$name" warm-up-$label 0 --clients 16 --inflight 16 --duration 3 --warmup 1 --workload "$label" --znodes 1000
         done
     done
     : > "$results"
