@@ -134,12 +134,21 @@ async fn minority_cannot_commit_and_catches_up_after_heal() {
     cluster.shutdown().await;
 }
 
-/// A waiter is handed to the applier with its entries, or at the next tick when they do
-/// not commit: a proposal its leader can never commit must still end in an error.
+/// Proposals time out long before an isolated leader steps down (check-quorum waits an
+/// election timeout).
+fn deadline_before_step_down(config: &mut RaftConfig) {
+    quick(config);
+    config.election_ticks = 100;
+    config.request_timeout = Duration::from_millis(300);
+}
+
+/// A waiter reaches the applier with its entries, or at the next tick when they do not
+/// commit: a proposal its leader can never commit fails at its own deadline, while that
+/// leader still leads, not only once a leader change flushes the waiters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_proposal_its_leader_cannot_commit_fails_instead_of_hanging() {
+async fn a_proposal_its_leader_cannot_commit_fails_at_its_deadline() {
     init_tracing();
-    let cluster = Cluster::start(3, false, quick).await;
+    let cluster = Cluster::start(3, false, deadline_before_step_down).await;
     let (leader, _) = cluster.isolate_leader().await;
     let stuck = tokio::time::timeout(
         Duration::from_secs(10),
@@ -147,8 +156,13 @@ async fn a_proposal_its_leader_cannot_commit_fails_instead_of_hanging() {
     )
     .await;
     assert!(
-        matches!(stuck, Ok(Err(_))),
-        "an uncommittable proposal must fail: {stuck:?}"
+        matches!(stuck, Ok(Err(ProposeError::Timeout))),
+        "an uncommittable proposal must time out: {stuck:?}"
+    );
+    assert_eq!(
+        cluster.node(leader).status().role,
+        Role::Leader,
+        "the proposal must fail at its deadline, before its leader steps down"
     );
     cluster.faults.heal();
     cluster.shutdown().await;
