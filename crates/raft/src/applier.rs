@@ -5,6 +5,8 @@
 //! snapshot never delays heartbeats.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -53,10 +55,50 @@ pub(crate) enum ToApplier<O> {
     LeaderChanged { grace: Duration },
 }
 
+/// The applied index, shared with the Ready loop. The loop reads it on each turn; a
+/// message (a wake-up of the Ready thread) is sent for a batch only when the loop asked
+/// for one because apply lag holds it back. A message per batch cost every node one
+/// wake-up of its Ready thread per applied batch.
+#[derive(Debug)]
+pub(crate) struct ApplyProgress {
+    applied: AtomicU64,
+    wake_wanted: AtomicBool,
+}
+
+impl ApplyProgress {
+    pub(crate) fn new(applied: u64) -> Self {
+        Self {
+            applied: AtomicU64::new(applied),
+            wake_wanted: AtomicBool::new(false),
+        }
+    }
+
+    /// The highest index applied so far.
+    pub(crate) fn applied(&self) -> u64 {
+        self.applied.load(Ordering::SeqCst)
+    }
+
+    /// Asks for [`FromApplier::Applied`] at the next advance and returns the applied
+    /// index read after asking: an advance racing with the request is seen either here
+    /// or in the message.
+    pub(crate) fn want_wake(&self) -> u64 {
+        self.wake_wanted.store(true, Ordering::SeqCst);
+        self.applied()
+    }
+
+    /// Records that everything up to `index` is applied; true if the Ready loop asked
+    /// to be told.
+    fn advance(&self, index: u64) -> bool {
+        self.applied.fetch_max(index, Ordering::SeqCst);
+        self.wake_wanted.swap(false, Ordering::SeqCst)
+    }
+}
+
 /// What the applier reports back to the Ready loop.
 #[derive(Debug)]
 pub(crate) enum FromApplier {
-    /// Everything up to this index has been applied.
+    /// Everything up to this index has been applied (sent when the Ready loop waits for
+    /// it, or after a snapshot was restored; see [`ApplyProgress`]).
     Applied(u64),
     /// A snapshot of the state at this index and term is stored.
     SnapshotTaken(SnapshotId),
@@ -109,6 +151,8 @@ pub(crate) struct Applier<S: StateMachine> {
     pub pending: BTreeMap<u64, Waiting<S::Output>>,
     pub reads: Vec<(u64, ReadReply, Instant)>,
     pub to_raft: mpsc::UnboundedSender<FromApplier>,
+    /// The applied index as the Ready loop sees it.
+    pub progress: Arc<ApplyProgress>,
     /// The snapshot being written, if any: at most one at a time.
     pub snapshot_job: Option<SnapshotJob>,
     /// When entries last arrived.
@@ -168,7 +212,9 @@ impl<S: StateMachine> Applier<S> {
                 for entry in entries {
                     self.apply(entry);
                 }
-                let _ = self.to_raft.send(FromApplier::Applied(self.applied.0));
+                if self.progress.advance(self.applied.0) {
+                    let _ = self.to_raft.send(FromApplier::Applied(self.applied.0));
+                }
                 self.complete_reads();
                 self.last_entries_at = Instant::now();
                 self.maybe_snapshot();
@@ -395,6 +441,7 @@ impl<S: StateMachine> Applier<S> {
                 for (_, waiting) in std::mem::take(&mut self.pending) {
                     let _ = waiting.reply.send(Err(ProposeError::Dropped));
                 }
+                self.progress.advance(id.0);
                 let _ = self.to_raft.send(FromApplier::Applied(id.0));
                 self.complete_reads();
             }
@@ -415,5 +462,17 @@ mod tests {
         assert_eq!(snapshot_interval(100_000, 0), 100_000);
         assert_eq!(snapshot_interval(100_000, 200_000), 100_000);
         assert_eq!(snapshot_interval(100_000, 1_000_000), 250_000);
+    }
+
+    #[test]
+    fn the_ready_loop_is_told_of_progress_only_when_it_asked() {
+        let progress = ApplyProgress::new(5);
+        assert!(!progress.advance(7), "nobody asked");
+        assert_eq!(progress.applied(), 7);
+        assert_eq!(progress.want_wake(), 7);
+        assert!(progress.advance(9), "asked once");
+        assert!(!progress.advance(10), "the request was used up");
+        assert!(!progress.advance(8), "never goes back");
+        assert_eq!(progress.applied(), 10);
     }
 }

@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::applier::{
-    Applier, FromApplier, ProposalReply, ReadReply, ToApplier, Waiting, proposal_context,
+    Applier, ApplyProgress, FromApplier, ProposalReply, ReadReply, ToApplier, Waiting,
+    proposal_context,
 };
 use crate::config::RaftConfig;
 use crate::error::{ProposeError, ReadError, StartError};
@@ -291,6 +292,7 @@ impl<O: Send + 'static> RaftNode<O> {
         });
         let (to_applier, applier_inbox) = std_mpsc::channel();
         let (from_applier_tx, from_applier_rx) = mpsc::unbounded_channel();
+        let progress = std::sync::Arc::new(ApplyProgress::new(applied.0));
 
         let applier = Applier {
             node_id: id,
@@ -304,6 +306,7 @@ impl<O: Send + 'static> RaftNode<O> {
             pending: Default::default(),
             reads: Vec::new(),
             to_raft: from_applier_tx,
+            progress: progress.clone(),
             snapshot_job: None,
             last_entries_at: Instant::now(),
         };
@@ -322,6 +325,7 @@ impl<O: Send + 'static> RaftNode<O> {
             to_applier,
             status: status_tx,
             applied: applied.0,
+            progress,
             next_seq: 0,
             reads: HashMap::new(),
             next_read: 0,
@@ -480,6 +484,8 @@ struct ReadyLoop<O> {
     to_applier: std_mpsc::Sender<ToApplier<O>>,
     status: watch::Sender<RaftStatus>,
     applied: u64,
+    /// The applier's applied index, read each turn of the loop.
+    progress: std::sync::Arc<ApplyProgress>,
     next_seq: u64,
     reads: HashMap<u64, PendingRead>,
     next_read: u64,
@@ -518,13 +524,13 @@ impl<O: Send + 'static> ReadyLoop<O> {
             let mut ticker = tokio::time::interval(self.config.tick);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while !self.stopping {
-                let saturated = self
-                    .raw
-                    .raft
-                    .raft_log
-                    .committed
-                    .saturating_sub(self.applied)
-                    > self.config.apply_lag_max;
+                self.observe_applied(self.progress.applied());
+                let mut saturated = self.apply_lagging();
+                if saturated {
+                    // Held back until the applier catches up: have it wake this loop.
+                    self.observe_applied(self.progress.want_wake());
+                    saturated = self.apply_lagging();
+                }
                 let hold = self.hold.until(Instant::now());
                 tokio::select! {
                     _ = ticker.tick() => self.on_tick(),
@@ -770,15 +776,29 @@ impl<O: Send + 'static> ReadyLoop<O> {
         }
     }
 
+    /// Takes in that everything up to `index` is applied.
+    fn observe_applied(&mut self, index: u64) {
+        if index > self.applied {
+            self.applied = index;
+            self.raw.advance_apply_to(index);
+            self.publish_status();
+        }
+    }
+
+    /// Whether committed entries wait to be applied beyond the configured lag, in which
+    /// case new proposals wait.
+    fn apply_lagging(&self) -> bool {
+        self.raw
+            .raft
+            .raft_log
+            .committed
+            .saturating_sub(self.applied)
+            > self.config.apply_lag_max
+    }
+
     fn on_applier(&mut self, report: FromApplier) {
         match report {
-            FromApplier::Applied(index) => {
-                if index > self.applied {
-                    self.applied = index;
-                    self.raw.advance_apply_to(index);
-                    self.publish_status();
-                }
-            }
+            FromApplier::Applied(index) => self.observe_applied(index),
             FromApplier::SnapshotTaken((index, term)) => {
                 let result = self.log.record_snapshot(index, term).and_then(|()| {
                     let keep_from = index.saturating_sub(self.config.log_entries_kept);

@@ -343,8 +343,27 @@ fn hold_early(config: &mut RaftConfig) {
 /// each exactly once, and every node applies the same log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_proposals_are_all_committed_once() {
+    burst_commits_each_once(hold_early).await;
+}
+
+fn apply_lag_of_one(config: &mut RaftConfig) {
+    quick(config);
+    config.apply_lag_max = 1;
+}
+
+/// The same burst with nodes that take no new proposal while more than one committed
+/// entry waits to be applied: each node's Ready loop is held back after nearly every
+/// commit and must be woken by its applier to go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_held_back_by_apply_lag_are_all_committed_once() {
+    burst_commits_each_once(apply_lag_of_one).await;
+}
+
+/// Proposes 600 commands at once, spread over every node, and checks each was committed
+/// at an index of its own and applied exactly once, the same on every node.
+async fn burst_commits_each_once(tune: fn(&mut RaftConfig)) {
     init_tracing();
-    let cluster = Cluster::start(3, true, hold_early).await;
+    let cluster = Cluster::start(3, true, tune).await;
     cluster.wait_leader().await;
     let ids = cluster.ids();
     let proposals = (0..600u32).map(|i| {
