@@ -11,7 +11,6 @@ use std::io::{self, Read, Write};
 use paddock_jute::{Acl, Id};
 
 use crate::node::{ChildName, NodeId, StoredStat, Znode};
-use crate::path;
 use crate::session::Session;
 use crate::tree::{ROOT, Tree, TreeConfig};
 
@@ -215,19 +214,34 @@ impl<R: Read> CrcReader<R> {
 
     /// Reads `len` bytes, growing the output as bytes arrive rather than trusting `len`.
     fn bytes(&mut self, len: usize) -> Result<Vec<u8>, SnapshotError> {
-        let mut out = Vec::with_capacity(len.min(1 << 16));
+        let mut out = Vec::new();
+        self.bytes_into(len, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`CrcReader::bytes`], into a buffer reused across calls.
+    fn bytes_into(&mut self, len: usize, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+        out.clear();
+        out.reserve(len.min(1 << 16));
         while out.len() < len {
             self.fill()?;
             let n = (self.len - self.pos).min(len - out.len());
             out.extend_from_slice(&self.buf[self.pos..self.pos + n]);
             self.pos += n;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn blob(&mut self) -> Result<Vec<u8>, SnapshotError> {
         let len = self.len()?;
         self.bytes(len)
+    }
+
+    /// A length-prefixed string, read into `buf` (reused across calls).
+    fn str_into<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<&'b str, SnapshotError> {
+        let len = self.len()?;
+        self.bytes_into(len, buf)?;
+        std::str::from_utf8(buf).map_err(|_| SnapshotError::Corrupt("string not UTF-8"))
     }
 
     fn string(&mut self) -> Result<String, SnapshotError> {
@@ -286,7 +300,8 @@ fn read_stat<R: Read>(r: &mut CrcReader<R>) -> Result<StoredStat, SnapshotError>
 /// A node of a snapshot being loaded whose children are still being read.
 struct OpenNode {
     id: NodeId,
-    path: String,
+    /// The length of its path, a prefix of the path of every node read under it.
+    path_len: usize,
     /// Children still to read.
     left: u64,
     /// Children read so far, in name order.
@@ -410,8 +425,11 @@ impl Tree {
         // finished sibling list becomes its parent's map in one sorted build: no lookup
         // or ordered insert per node.
         let mut stack: Vec<OpenNode> = Vec::new();
+        // The path of the node being read, built in place: no allocation per node.
+        let mut path = String::new();
+        let mut name_buf = Vec::new();
         for index in 0..count {
-            let name = r.string()?;
+            let name = r.str_into(&mut name_buf)?;
             let stat = read_stat(&mut r)?;
             let data = r.opt_blob()?.map(Vec::into_boxed_slice);
             let acl_number = r.len()?;
@@ -428,9 +446,10 @@ impl Tree {
                 None => *slot.insert(tree.acls.acquire(entries)),
             };
             let node = Znode::new(stat, data, acl);
-            let (id, node_path) = if index == 0 {
+            let id = if index == 0 {
                 tree.insert_root(node);
-                (ROOT, "/".to_owned())
+                path.push('/');
+                ROOT
             } else {
                 while stack.last().is_some_and(|open| open.left == 0) {
                     close(&mut tree, &mut stack);
@@ -444,18 +463,22 @@ impl Tree {
                     || parent
                         .children
                         .last()
-                        .is_some_and(|(last, _)| name.as_str() <= last.as_str())
+                        .is_some_and(|(last, _)| name <= last.as_str())
                 {
                     return Err(SnapshotError::Corrupt("bad, duplicate or unordered name"));
                 }
-                let node_path = path::join(&parent.path, &name);
-                let id = tree.place_node(&node_path, node);
-                parent.children.push((ChildName::new(&name), id));
-                (id, node_path)
+                path.truncate(parent.path_len);
+                if path != "/" {
+                    path.push('/');
+                }
+                path.push_str(name);
+                let id = tree.place_node(&path, node);
+                parent.children.push((ChildName::new(name), id));
+                id
             };
             stack.push(OpenNode {
                 id,
-                path: node_path,
+                path_len: path.len(),
                 left: children,
                 children: Vec::new(),
             });
