@@ -353,7 +353,7 @@ fn apply_lag_of_one(config: &mut RaftConfig) {
 
 /// The same burst with nodes that take no new proposal while more than one committed
 /// entry waits to be applied: each node's Ready loop is held back after nearly every
-/// commit and must be woken by its applier to go on.
+/// commit and goes on when its applier has caught up (and says so).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proposals_held_back_by_apply_lag_are_all_committed_once() {
     burst_commits_each_once(apply_lag_of_one).await;
