@@ -152,21 +152,27 @@ cpu_ticks() {
     echo "$total"
 }
 # run NAME LABEL REPEAT ARGS...: one paddock-bench run, appended as name, label, repeat,
-# ops/s, p50 ms, p99 ms, fan-out ms, longest gap ms, and the servers' CPU time per op in
-# µs (user + system over the run's warm-up and measurement, all three servers).
+# ops/s, p50 ms, p99 ms, fan-out ms, longest gap ms, the servers' CPU time per op in µs
+# (user + system over the run's warm-up and measurement, all three servers), and the
+# share of the machine's CPU time the hypervisor stole meanwhile, in percent.
 run() {
     local name=$1 label=$2 repeat=$3; shift 3
-    local json before after
+    local json before after stat_before stat_after
     before=$(cpu_ticks "$name")
+    stat_before=$(head -1 /proc/stat)
     json=$("$BENCH" --connect "$(connect_string "$name")" --json --root "/bench-$label-$repeat" "$@" 2>/dev/null) || { echo "$name $label failed" >&2; return 0; }
+    stat_after=$(head -1 /proc/stat)
     after=$(cpu_ticks "$name")
-    python3 - "$name" "$label" "$repeat" "$json" "$((after - before))" "$(getconf CLK_TCK)" "$warmup" >>"$results" <<'PY'
+    python3 - "$name" "$label" "$repeat" "$json" "$((after - before))" "$(getconf CLK_TCK)" "$warmup" "$stat_before" "$stat_after" >>"$results" <<'PY'
 import json, sys
-name, label, repeat, raw, ticks, hz, warmup = sys.argv[1:8]
+name, label, repeat, raw, ticks, hz, warmup, stat_before, stat_after = sys.argv[1:10]
 d = json.loads(raw)
 ops = d["ops_per_sec"] * (d["seconds"] + float(warmup))
 cpu = int(ticks) / int(hz) * 1e6 / ops if ops else 0
-print("\t".join([name, label, repeat, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0), "%.1f" % cpu]))
+# The "cpu" line of /proc/stat: user nice system idle iowait irq softirq steal ...
+spent = [b - a for a, b in zip(map(int, stat_before.split()[1:]), map(int, stat_after.split()[1:]))]
+steal = 100.0 * spent[7] / sum(spent) if sum(spent) else 0
+print("\t".join([name, label, repeat, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0), "%.1f" % cpu, "%.1f" % steal]))
 PY
 }
 
@@ -206,7 +212,7 @@ for r in $(seq 1 "$repeats"); do
     # The same delivery with no server at all, measured between the two so it sees the
     # same machine: one notification frame written on each of $watchers connections.
     "$BENCH" --connect x --workload floor --clients "$watchers" --data-dir "$work" --json 2>/dev/null |
-        python3 -c 'import json, sys; print("floor\tfanout\t%s\t0\t0\t0\t%.3f\t0\t0" % (sys.argv[1], json.load(sys.stdin)["fanout_floor_ms"]))' "$r" >>"$results" ||
+        python3 -c 'import json, sys; print("floor\tfanout\t%s\t0\t0\t0\t%.3f\t0\t0\t0" % (sys.argv[1], json.load(sys.stdin)["fanout_floor_ms"]))' "$r" >>"$results" ||
         echo "fan-out floor failed" >&2
 done
 
@@ -269,8 +275,8 @@ results, floor, fill = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 rss_p, rss_z, disk_p, disk_z, rs_p, rs_z, gap_p, gap_z = sys.argv[4:12]
 rows = {}
 for line in open(results):
-    name, label, repeat, ops, p50, p99, fan, gap, cpu = line.rstrip("\n").split("\t")
-    rows.setdefault((label, name), {})[repeat] = (float(ops), float(p50), float(p99), float(fan), float(cpu))
+    name, label, repeat, ops, p50, p99, fan, gap, cpu, steal = line.rstrip("\n").split("\t")
+    rows.setdefault((label, name), {})[repeat] = (float(ops), float(p50), float(p99), float(fan), float(cpu), float(steal))
 def med(label, name, i):
     v = [r[i] for r in rows.get((label, name), {}).values()]
     return statistics.median(v) if v else float("nan")
@@ -292,6 +298,12 @@ for label in ["create", "set", "get", "mixed"]:
 for label in ["create", "set", "get"]:
     p, z = med(label, "paddock", 4), med(label, "zookeeper", 4)
     print(f"| {label} server CPU per op, µs (three servers, user + system) | {p:.1f} | {z:.1f} | {paired(label, 4)} |")
+def stolen(name):
+    """The median share of CPU time stolen by the hypervisor over NAME's measured runs."""
+    v = [run[5] for (_, n), runs in rows.items() if n == name for run in runs.values()]
+    return statistics.median(v) if v else float("nan")
+p, z = stolen("paddock"), stolen("zookeeper")
+print(f"| CPU time taken by the hypervisor (steal) during the runs, % (median) | {p:.1f} | {z:.1f} | |")
 p, z = med("single-create", "paddock", 1), med("single-create", "zookeeper", 1)
 print(f"| single client create p50 ms (floor {floor['write_floor_ms']:.3f}: fsync {floor['fsync_ms']:.3f} + 2 x RTT {floor['loopback_rtt_ms']:.3f}; with two of three replicas' concurrent fsyncs on this disk {floor['quorum_fsync_ms']:.3f} for the fsync: {floor['quorum_write_floor_ms']:.3f}; with Paddock's log store append {floor['log_flush_ms']:.3f}: {floor['log_write_floor_ms']:.3f}) | {p:.3f} | {z:.3f} | {paired('single-create', 1)} |")
 p, z = med("watch-fanout", "paddock", 3), med("watch-fanout", "zookeeper", 3)
