@@ -562,7 +562,8 @@ def four_letter_words(cs):
         mntr = dict(line.split("\t", 1) for line in zk.command(b"mntr").splitlines() if "\t" in line)
         for key in ("zk_version", "zk_server_state", "zk_znode_count", "zk_watch_count",
                     "zk_ephemerals_count", "zk_num_alive_connections", "zk_outstanding_requests",
-                    "zk_avg_latency", "zk_approximate_data_size"):
+                    "zk_avg_latency", "zk_approximate_data_size", "zk_avg_fsynctime",
+                    "zk_max_fsynctime", "zk_cnt_fsynctime"):
             check(key in mntr, "mntr lacks %s: %s" % (key, sorted(mntr)))
         check(mntr["zk_server_state"] in ("leader", "follower"), "zk_server_state %s" % mntr["zk_server_state"])
         check(int(mntr["zk_num_alive_connections"]) >= 1, "zk_num_alive_connections")

@@ -77,6 +77,19 @@ fn four_letter(port: u16, word: &str) -> String {
     out
 }
 
+/// The `zk_*_fsynctime` lines of a server's `mntr`, by name.
+fn fsync_times(port: u16) -> std::collections::HashMap<String, f64> {
+    let mntr = four_letter(port, "mntr");
+    let times: std::collections::HashMap<String, f64> = mntr
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .filter(|(key, _)| key.ends_with("_fsynctime"))
+        .map(|(key, value)| (key.to_owned(), value.parse().unwrap()))
+        .collect();
+    assert_eq!(times.len(), 5, "{mntr}");
+    times
+}
+
 fn wait_for_leader(cluster: &Cluster) -> usize {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -124,6 +137,29 @@ async fn three_serve_processes_form_a_cluster_from_zoo_cfg() {
                 .is_some()
         );
     }
+    // Every server fsynced those writes and says how long that took, as ZooKeeper's
+    // mntr does; srst starts the count again.
+    for port in &cluster.client_ports {
+        let fsync = fsync_times(*port);
+        assert!(fsync["zk_cnt_fsynctime"] >= 3.0, "{fsync:?}");
+        assert!(
+            fsync["zk_min_fsynctime"] <= fsync["zk_avg_fsynctime"],
+            "{fsync:?}"
+        );
+        assert!(
+            fsync["zk_avg_fsynctime"] <= fsync["zk_max_fsynctime"] + 1.0,
+            "{fsync:?}"
+        );
+        assert!(
+            fsync["zk_sum_fsynctime"]
+                <= (fsync["zk_max_fsynctime"] + 1.0) * fsync["zk_cnt_fsynctime"],
+            "{fsync:?}"
+        );
+    }
+    let port = cluster.client_ports[leader];
+    let before = fsync_times(port)["zk_cnt_fsynctime"];
+    assert_eq!(four_letter(port, "srst"), "Server stats reset.\n");
+    assert!(fsync_times(port)["zk_cnt_fsynctime"] < before);
     // kill -9 the leader: the other two elect a new one and keep serving.
     if let Some(mut child) = cluster.children[leader].take() {
         child.kill().unwrap();

@@ -34,6 +34,7 @@ mod node;
 mod snapshot_store;
 mod state_machine;
 mod storage;
+mod summary;
 mod transport;
 
 /// Protobuf messages of the peer protocol (proto/peer.proto).
@@ -51,4 +52,5 @@ pub use node::{
 pub use snapshot_store::{SnapshotId, SnapshotSink, SnapshotStore};
 pub use state_machine::{SnapshotWriter, StateMachine};
 pub use storage::{LogStats, LogStore};
+pub use summary::{DurationSummary, Summary};
 pub use transport::PEER_FRAME_LEN_MAX;

@@ -9,6 +9,7 @@
 //! documented order; the rule is written at each step.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ use crate::logger::raft_logger;
 use crate::snapshot_store::SnapshotStore;
 use crate::state_machine::StateMachine;
 use crate::storage::LogStore;
+use crate::summary::DurationSummary;
 use crate::transport::{self, Inbound, Transport};
 
 /// A node's role, as operators see it.
@@ -114,6 +116,7 @@ pub struct RaftNode<O> {
     app_inbox: Option<mpsc::Receiver<(u64, Bytes)>>,
     threads: Vec<JoinHandle<()>>,
     peer_addr: std::net::SocketAddr,
+    flush_times: Arc<DurationSummary>,
 }
 
 /// Proposes commands to a node and asks it for read indexes; cloned freely, one per
@@ -203,7 +206,7 @@ impl<O: Send + 'static> Proposer<O> {
 /// Sends opaque messages of the layer above to peers over the Raft transport.
 #[derive(Clone)]
 pub struct AppSender {
-    queue: std::sync::Arc<parking_lot::Mutex<Option<Transport>>>,
+    queue: Arc<parking_lot::Mutex<Option<Transport>>>,
 }
 
 impl AppSender {
@@ -235,6 +238,7 @@ impl<O: Send + 'static> RaftNode<O> {
     {
         let id = config.id;
         let NodeStorage { log, snapshots } = storage;
+        let flush_times = log.flush_times();
         let snapshot_meta = log.snapshot_metadata();
         let mut applied = (0, 0);
         if snapshot_meta.index > 0 {
@@ -282,7 +286,7 @@ impl<O: Send + 'static> RaftNode<O> {
             inbound_tx,
             app_tx,
         );
-        let transport = std::sync::Arc::new(parking_lot::Mutex::new(Some(transport)));
+        let transport = Arc::new(parking_lot::Mutex::new(Some(transport)));
         let (proposal_tx, proposal_rx) = mpsc::channel(4096);
         let (control_tx, control_rx) = mpsc::channel(1024);
         let (status_tx, status_rx) = watch::channel(RaftStatus {
@@ -292,7 +296,7 @@ impl<O: Send + 'static> RaftNode<O> {
         });
         let (to_applier, applier_inbox) = std_mpsc::channel();
         let (from_applier_tx, from_applier_rx) = mpsc::unbounded_channel();
-        let progress = std::sync::Arc::new(ApplyProgress::new(applied.0));
+        let progress = Arc::new(ApplyProgress::new(applied.0));
 
         let applier = Applier {
             node_id: id,
@@ -362,6 +366,7 @@ impl<O: Send + 'static> RaftNode<O> {
             app_inbox: Some(app_rx),
             threads: vec![raft_thread, applier_thread],
             peer_addr,
+            flush_times,
         })
     }
 
@@ -413,6 +418,11 @@ impl<O: Send + 'static> RaftNode<O> {
     /// The node's current status.
     pub fn status(&self) -> RaftStatus {
         self.status.borrow().clone()
+    }
+
+    /// How long this node's log flushes (write and fsync) take: ZooKeeper's `fsynctime`.
+    pub fn flush_times(&self) -> Arc<DurationSummary> {
+        self.flush_times.clone()
     }
 
     /// A receiver that sees every status change.
@@ -480,12 +490,12 @@ struct ReadyLoop<O> {
     log: LogStore,
     snapshots: SnapshotStore,
     config: RaftConfig,
-    transport: std::sync::Arc<parking_lot::Mutex<Option<Transport>>>,
+    transport: Arc<parking_lot::Mutex<Option<Transport>>>,
     to_applier: std_mpsc::Sender<ToApplier<O>>,
     status: watch::Sender<RaftStatus>,
     applied: u64,
     /// The applier's applied index, read each turn of the loop.
-    progress: std::sync::Arc<ApplyProgress>,
+    progress: Arc<ApplyProgress>,
     next_seq: u64,
     reads: HashMap<u64, PendingRead>,
     next_read: u64,

@@ -35,6 +35,7 @@ use raft::{GetEntriesContext, RaftState, StorageError};
 use tracing::debug;
 
 use crate::error::StoreError;
+use crate::summary::DurationSummary;
 
 const KEY_HARD_STATE: &[u8] = b"hs";
 const KEY_CONF_STATE: &[u8] = b"cs";
@@ -330,6 +331,9 @@ impl Drop for Reclaimer {
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<RwLock<Inner>>,
+    /// How long each flush that wrote something took, write and fsync together: what
+    /// `mntr` reports as ZooKeeper's `fsynctime`.
+    flush_times: Arc<DurationSummary>,
 }
 
 /// How many entries and bytes the live log holds, for compaction decisions and operators.
@@ -475,6 +479,7 @@ impl LogStore {
     fn from_parts(core: Core, backend: Backend) -> Self {
         Self {
             inner: Arc::new(RwLock::new(Inner { core, backend })),
+            flush_times: Arc::default(),
         }
     }
 
@@ -678,6 +683,7 @@ impl LogStore {
             blobs,
         } = &mut inner.backend
         {
+            let started = std::time::Instant::now();
             let changes = std::mem::take(pending);
             let (meta_changes, log_changes): (Vec<_>, Vec<_>) =
                 changes.into_iter().partition(|(key, _)| is_meta_key(key));
@@ -695,10 +701,17 @@ impl LogStore {
             db.flush()?;
             blobs.sync()?;
             file.sync_data()?;
+            self.flush_times.record(started.elapsed());
             // Only now is the truncation marker that makes these batches dead durable.
             reclaimer.reclaim(std::mem::take(to_reclaim));
         }
         Ok(())
+    }
+
+    /// Durations of the flushes that wrote something (none for an in-memory store, which
+    /// never syncs), shared with whoever reports them.
+    pub fn flush_times(&self) -> Arc<DurationSummary> {
+        self.flush_times.clone()
     }
 
     /// Latest snapshot metadata (index 0 if none).

@@ -672,7 +672,7 @@ async fn sequence(
             .outstanding
             .fetch_sub(1, Ordering::Relaxed);
         handle.info.queued.fetch_sub(1, Ordering::Relaxed);
-        ctx.shared.metrics.record(received.elapsed());
+        ctx.shared.metrics.latency.record(received.elapsed());
         if let Some(frame) = frame
             && handle.outbound.send(frame).await.is_err()
         {

@@ -53,6 +53,7 @@ pub(crate) fn answer(ctx: &Context, word: FourLetterWord) -> String {
         }
         FourLetterWord::Srst => {
             ctx.shared.metrics.reset();
+            ctx.flush_times.reset();
             "Server stats reset.\n".into()
         }
         FourLetterWord::Envi => envi(),
@@ -108,7 +109,7 @@ pub(crate) fn answer(ctx: &Context, word: FourLetterWord) -> String {
 }
 
 fn srvr(ctx: &Context, with_clients: bool) -> String {
-    let latency = ctx.shared.metrics.latency();
+    let latency = ctx.shared.metrics.latency.summary();
     let core = ctx.shared.core.lock();
     let mut out = format!("Zookeeper version: {VERSION}\n");
     if with_clients {
@@ -161,7 +162,8 @@ fn srvr(ctx: &Context, with_clients: bool) -> String {
 }
 
 fn mntr(ctx: &Context) -> String {
-    let latency = ctx.shared.metrics.latency();
+    let latency = ctx.shared.metrics.latency.summary();
+    let fsync = ctx.flush_times.summary();
     let status = ctx.status.borrow().clone();
     let core = ctx.shared.core.lock();
     let metrics = &ctx.shared.metrics;
@@ -224,6 +226,11 @@ fn mntr(ctx: &Context) -> String {
                 .load(Ordering::Relaxed)
                 .to_string(),
         ),
+        ("avg_fsynctime".into(), format!("{:.4}", fsync.avg_ms)),
+        ("min_fsynctime".into(), fsync.min_ms.to_string()),
+        ("max_fsynctime".into(), fsync.max_ms.to_string()),
+        ("cnt_fsynctime".into(), fsync.count.to_string()),
+        ("sum_fsynctime".into(), fsync.sum_ms.to_string()),
         ("paddock_raft_term".into(), status.term.to_string()),
         (
             "paddock_raft_commit_index".into(),

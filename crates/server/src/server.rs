@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paddock_raft::{
-    Faults, NodeStorage, Proposer, RaftConfig, RaftNode, RaftStatus, Role, StartError,
+    DurationSummary, Faults, NodeStorage, Proposer, RaftConfig, RaftNode, RaftStatus, Role,
+    StartError,
 };
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -59,6 +60,8 @@ pub(crate) struct Context {
     pub status: watch::Receiver<RaftStatus>,
     pub voters: usize,
     pub announce_session_moved: Arc<dyn Fn(i64) + Send + Sync>,
+    /// The node's log flush times, ZooKeeper's `fsynctime` in `mntr`.
+    pub flush_times: Arc<DurationSummary>,
     data_dir: Option<std::path::PathBuf>,
 }
 
@@ -136,6 +139,7 @@ impl Server {
             shared: shared.clone(),
             proposer: node.proposer(),
             status: node.watch_status(),
+            flush_times: node.flush_times(),
             voters,
             announce_session_moved: Arc::new(move |session| {
                 sessions::announce_moved(&announce_app, &peers, session)
