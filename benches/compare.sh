@@ -151,28 +151,40 @@ cpu_ticks() {
     done
     echo "$total"
 }
+# fsync_reset NAME: zero the fsync summary (mntr's zk_*_fsynctime) of NAME's servers.
+fsync_reset() { local i; for i in 1 2 3; do srvr "${CLIENT_PORTS[$1,$i]}" srst >/dev/null; done; }
+# fsync_totals NAME: "sum_ms count" of NAME's servers' fsyncs since the last reset.
+fsync_totals() {
+    local i
+    for i in 1 2 3; do srvr "${CLIENT_PORTS[$1,$i]}" mntr; done |
+        awk -F'\t' '$1 == "zk_sum_fsynctime" {s += $2} $1 == "zk_cnt_fsynctime" {c += $2} END {print s + 0, c + 0}'
+}
 # run NAME LABEL REPEAT ARGS...: one paddock-bench run, appended as name, label, repeat,
 # ops/s, p50 ms, p99 ms, fan-out ms, longest gap ms, the servers' CPU time per op in µs
-# (user + system over the run's warm-up and measurement, all three servers), and the
-# share of the machine's CPU time the hypervisor stole meanwhile, in percent.
+# (user + system over the run's warm-up and measurement, all three servers), the share
+# of the machine's CPU time the hypervisor stole meanwhile in percent, and the servers'
+# mean log fsync time in ms (as their mntr reports it).
 run() {
     local name=$1 label=$2 repeat=$3; shift 3
     local json before after stat_before stat_after
+    fsync_reset "$name"
     before=$(cpu_ticks "$name")
     stat_before=$(head -1 /proc/stat)
     json=$("$BENCH" --connect "$(connect_string "$name")" --json --root "/bench-$label-$repeat" "$@" 2>/dev/null) || { echo "$name $label failed" >&2; return 0; }
     stat_after=$(head -1 /proc/stat)
     after=$(cpu_ticks "$name")
-    python3 - "$name" "$label" "$repeat" "$json" "$((after - before))" "$(getconf CLK_TCK)" "$warmup" "$stat_before" "$stat_after" >>"$results" <<'PY'
+    python3 - "$name" "$label" "$repeat" "$json" "$((after - before))" "$(getconf CLK_TCK)" "$warmup" "$stat_before" "$stat_after" "$(fsync_totals "$name")" >>"$results" <<'PY'
 import json, sys
-name, label, repeat, raw, ticks, hz, warmup, stat_before, stat_after = sys.argv[1:10]
+name, label, repeat, raw, ticks, hz, warmup, stat_before, stat_after, fsyncs = sys.argv[1:11]
+fsync_sum, fsync_count = map(float, fsyncs.split())
+fsync = fsync_sum / fsync_count if fsync_count else float("nan")
 d = json.loads(raw)
 ops = d["ops_per_sec"] * (d["seconds"] + float(warmup))
 cpu = int(ticks) / int(hz) * 1e6 / ops if ops else 0
 # The "cpu" line of /proc/stat: user nice system idle iowait irq softirq steal ...
 spent = [b - a for a, b in zip(map(int, stat_before.split()[1:]), map(int, stat_after.split()[1:]))]
 steal = 100.0 * spent[7] / sum(spent) if sum(spent) else 0
-print("\t".join([name, label, repeat, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0), "%.1f" % cpu, "%.1f" % steal]))
+print("\t".join([name, label, repeat, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0), "%.1f" % cpu, "%.1f" % steal, "%.3f" % fsync]))
 PY
 }
 
@@ -212,7 +224,7 @@ for r in $(seq 1 "$repeats"); do
     # The same delivery with no server at all, measured between the two so it sees the
     # same machine: one notification frame written on each of $watchers connections.
     "$BENCH" --connect x --workload floor --clients "$watchers" --data-dir "$work" --json 2>/dev/null |
-        python3 -c 'import json, sys; print("floor\tfanout\t%s\t0\t0\t0\t%.3f\t0\t0\t0" % (sys.argv[1], json.load(sys.stdin)["fanout_floor_ms"]))' "$r" >>"$results" ||
+        python3 -c 'import json, sys; print("floor\tfanout\t%s\t0\t0\t0\t%.3f\t0\t0\t0\tnan" % (sys.argv[1], json.load(sys.stdin)["fanout_floor_ms"]))' "$r" >>"$results" ||
         echo "fan-out floor failed" >&2
 done
 
@@ -275,8 +287,8 @@ results, floor, fill = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 rss_p, rss_z, disk_p, disk_z, rs_p, rs_z, gap_p, gap_z = sys.argv[4:12]
 rows = {}
 for line in open(results):
-    name, label, repeat, ops, p50, p99, fan, gap, cpu, steal = line.rstrip("\n").split("\t")
-    rows.setdefault((label, name), {})[repeat] = (float(ops), float(p50), float(p99), float(fan), float(cpu), float(steal))
+    name, label, repeat, ops, p50, p99, fan, gap, cpu, steal, fsync = line.rstrip("\n").split("\t")
+    rows.setdefault((label, name), {})[repeat] = (float(ops), float(p50), float(p99), float(fan), float(cpu), float(steal), float(fsync))
 def med(label, name, i):
     v = [r[i] for r in rows.get((label, name), {}).values()]
     return statistics.median(v) if v else float("nan")
@@ -298,6 +310,9 @@ for label in ["create", "set", "get", "mixed"]:
 for label in ["create", "set", "get"]:
     p, z = med(label, "paddock", 4), med(label, "zookeeper", 4)
     print(f"| {label} server CPU per op, µs (three servers, user + system) | {p:.1f} | {z:.1f} | {paired(label, 4)} |")
+for label in ["create", "set"]:
+    p, z = med(label, "paddock", 6), med(label, "zookeeper", 6)
+    print(f"| {label}: mean log fsync during the runs, ms (three servers' mntr zk_*_fsynctime: Paddock times its whole log flush, sled write and fdatasync; ZooKeeper its fsync, each in whole ms rounded down) | {p:.3f} | {z:.3f} | |")
 def stolen(name):
     """The median share of CPU time stolen by the hypervisor over NAME's measured runs."""
     v = [run[5] for (_, n), runs in rows.items() if n == name for run in runs.values()]
