@@ -151,6 +151,14 @@ cpu_ticks() {
     done
     echo "$total"
 }
+# disk_bytes NAME: bytes the three servers of NAME have caused to be written to disk.
+disk_bytes() {
+    local name=$1 i total=0
+    for i in 1 2 3; do
+        total=$((total + $(awk '/^write_bytes/ {print $2}' "/proc/${PIDS[$name,$i]}/io" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
 # fsync_reset NAME: zero the fsync summary (mntr's zk_*_fsynctime) of NAME's servers.
 fsync_reset() { local i; for i in 1 2 3; do srvr "${CLIENT_PORTS[$1,$i]}" srst >/dev/null; done; }
 # fsync_totals NAME: "sum_ms count" of NAME's servers' fsyncs since the last reset.
@@ -162,29 +170,33 @@ fsync_totals() {
 # run NAME LABEL REPEAT ARGS...: one paddock-bench run, appended as name, label, repeat,
 # ops/s, p50 ms, p99 ms, fan-out ms, longest gap ms, the servers' CPU time per op in µs
 # (user + system over the run's warm-up and measurement, all three servers), the share
-# of the machine's CPU time the hypervisor stole meanwhile in percent, and the servers'
-# mean log fsync time in ms (as their mntr reports it).
+# of the machine's CPU time the hypervisor stole meanwhile in percent, the servers'
+# mean log fsync time in ms (as their mntr reports it), and the bytes they wrote to disk
+# per op (all three servers).
 run() {
     local name=$1 label=$2 repeat=$3; shift 3
-    local json before after stat_before stat_after
+    local json before after stat_before stat_after written
     fsync_reset "$name"
+    written=$(disk_bytes "$name")
     before=$(cpu_ticks "$name")
     stat_before=$(head -1 /proc/stat)
     json=$("$BENCH" --connect "$(connect_string "$name")" --json --root "/bench-$label-$repeat" "$@" 2>/dev/null) || { echo "$name $label failed" >&2; return 0; }
     stat_after=$(head -1 /proc/stat)
     after=$(cpu_ticks "$name")
-    python3 - "$name" "$label" "$repeat" "$json" "$((after - before))" "$(getconf CLK_TCK)" "$warmup" "$stat_before" "$stat_after" "$(fsync_totals "$name")" >>"$results" <<'PY'
+    written=$(($(disk_bytes "$name") - written))
+    python3 - "$name" "$label" "$repeat" "$json" "$((after - before))" "$(getconf CLK_TCK)" "$warmup" "$stat_before" "$stat_after" "$(fsync_totals "$name")" "$written" >>"$results" <<'PY'
 import json, sys
-name, label, repeat, raw, ticks, hz, warmup, stat_before, stat_after, fsyncs = sys.argv[1:11]
+name, label, repeat, raw, ticks, hz, warmup, stat_before, stat_after, fsyncs, written = sys.argv[1:12]
 fsync_sum, fsync_count = map(float, fsyncs.split())
 fsync = fsync_sum / fsync_count if fsync_count else float("nan")
 d = json.loads(raw)
 ops = d["ops_per_sec"] * (d["seconds"] + float(warmup))
 cpu = int(ticks) / int(hz) * 1e6 / ops if ops else 0
+disk = int(written) / ops if ops else 0
 # The "cpu" line of /proc/stat: user nice system idle iowait irq softirq steal ...
 spent = [b - a for a, b in zip(map(int, stat_before.split()[1:]), map(int, stat_after.split()[1:]))]
 steal = 100.0 * spent[7] / sum(spent) if sum(spent) else 0
-print("\t".join([name, label, repeat, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0), "%.1f" % cpu, "%.1f" % steal, "%.3f" % fsync]))
+print("\t".join([name, label, repeat, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0), "%.1f" % cpu, "%.1f" % steal, "%.3f" % fsync, "%.0f" % disk]))
 PY
 }
 
@@ -224,7 +236,7 @@ for r in $(seq 1 "$repeats"); do
     # The same delivery with no server at all, measured between the two so it sees the
     # same machine: one notification frame written on each of $watchers connections.
     "$BENCH" --connect x --workload floor --clients "$watchers" --data-dir "$work" --json 2>/dev/null |
-        python3 -c 'import json, sys; print("floor\tfanout\t%s\t0\t0\t0\t%.3f\t0\t0\t0\tnan" % (sys.argv[1], json.load(sys.stdin)["fanout_floor_ms"]))' "$r" >>"$results" ||
+        python3 -c 'import json, sys; print("floor\tfanout\t%s\t0\t0\t0\t%.3f\t0\t0\t0\tnan\t0" % (sys.argv[1], json.load(sys.stdin)["fanout_floor_ms"]))' "$r" >>"$results" ||
         echo "fan-out floor failed" >&2
 done
 
@@ -287,8 +299,8 @@ results, floor, fill = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 rss_p, rss_z, disk_p, disk_z, rs_p, rs_z, gap_p, gap_z = sys.argv[4:12]
 rows = {}
 for line in open(results):
-    name, label, repeat, ops, p50, p99, fan, gap, cpu, steal, fsync = line.rstrip("\n").split("\t")
-    rows.setdefault((label, name), {})[repeat] = (float(ops), float(p50), float(p99), float(fan), float(cpu), float(steal), float(fsync))
+    name, label, repeat, ops, p50, p99, fan, gap, cpu, steal, fsync, disk = line.rstrip("\n").split("\t")
+    rows.setdefault((label, name), {})[repeat] = (float(ops), float(p50), float(p99), float(fan), float(cpu), float(steal), float(fsync), float(disk))
 def med(label, name, i):
     v = [r[i] for r in rows.get((label, name), {}).values()]
     return statistics.median(v) if v else float("nan")
@@ -310,6 +322,9 @@ for label in ["create", "set", "get", "mixed"]:
 for label in ["create", "set", "get"]:
     p, z = med(label, "paddock", 4), med(label, "zookeeper", 4)
     print(f"| {label} server CPU per op, µs (three servers, user + system) | {p:.1f} | {z:.1f} | {paired(label, 4)} |")
+for label in ["create", "set"]:
+    p, z = med(label, "paddock", 7), med(label, "zookeeper", 7)
+    print(f"| {label}: bytes written to disk per op (three servers, /proc/PID/io; includes snapshots) | {p:.0f} | {z:.0f} | {paired(label, 7)} |")
 for label in ["create", "set"]:
     p, z = med(label, "paddock", 6), med(label, "zookeeper", 6)
     print(f"| {label}: mean log fsync during the runs, ms (three servers' mntr zk_*_fsynctime: Paddock times its whole log flush, sled write and fdatasync; ZooKeeper its fsync, each in whole ms rounded down) | {p:.3f} | {z:.3f} | |")

@@ -88,7 +88,8 @@ pub fn options(cfg: &ZooCfg, id: u64) -> anyhow::Result<ServerOptions> {
     let voters = raft.voters();
     std::fs::create_dir_all(&layout.log_dir)?;
     let storage = NodeStorage {
-        log: LogStore::open(&layout.log_dir, &voters)?,
+        log: LogStore::open(&layout.log_dir, &voters)?
+            .warn_flushes_over(Duration::from_millis(cfg.fsync_warning_ms)),
         snapshots: SnapshotStore::in_dir(&layout.snapshot_dir)?,
     };
     Ok(ServerOptions {

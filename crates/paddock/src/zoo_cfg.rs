@@ -99,6 +99,9 @@ pub struct ZooCfg {
     /// `paddock.containerCheckIntervalMs` (ZooKeeper's znode.container.checkIntervalMs,
     /// default 60000).
     pub container_check_interval_ms: u64,
+    /// `fsync.warningthresholdms` (default 1000): a log flush slower than this is logged
+    /// as a warning.
+    pub fsync_warning_ms: u64,
     /// Keys ZooKeeper knows that Paddock ignores, with their lines.
     pub ignored: Vec<(usize, String)>,
 }
@@ -138,7 +141,6 @@ const IGNORED_KEYS: &[&str] = &[
     "skipACL",
     "maxCnxns",
     "connectToLearnerMasterLimit",
-    "fsync.warningthresholdms",
     "sslQuorum",
     "portUnification",
     "serverCnxnFactory",
@@ -188,6 +190,7 @@ impl ZooCfg {
             proposal_hold_ms: 3,
             proposal_hold_uncommitted: 64,
             container_check_interval_ms: 60_000,
+            fsync_warning_ms: 1000,
             ignored: Vec::new(),
         };
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -278,6 +281,9 @@ impl ZooCfg {
                 "paddock.proposalHoldMs" => cfg.proposal_hold_ms = number(key)?,
                 "paddock.proposalHoldUncommitted" => {
                     cfg.proposal_hold_uncommitted = number(key)?.max(1);
+                }
+                "fsync.warningthresholdms" | "zookeeper.fsync.warningthresholdms" => {
+                    cfg.fsync_warning_ms = number(key)?;
                 }
                 "paddock.containerCheckIntervalMs" | "znode.container.checkIntervalMs" => {
                     cfg.container_check_interval_ms = number(key)?.max(10);
@@ -504,6 +510,11 @@ mod tests {
             (cfg.proposal_hold_ms, cfg.proposal_hold_uncommitted),
             (3, 64)
         );
+        assert_eq!(cfg.fsync_warning_ms, 1000);
+        let slow =
+            ZooCfg::parse("zoo.cfg", &format!("{THREE}fsync.warningthresholdms=20\n")).unwrap();
+        assert_eq!(slow.fsync_warning_ms, 20);
+        assert!(slow.ignored.iter().all(|(_, k)| !k.starts_with("fsync")));
     }
 
     #[test]

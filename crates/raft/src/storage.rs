@@ -28,11 +28,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::error::StoreError;
 use crate::summary::DurationSummary;
@@ -222,8 +223,7 @@ impl BlobSync {
         self.synced_through = newest;
         // A directory's time moves in clock ticks of a few ms: one changed again within
         // the same tick would look unchanged, so a recent time is not trusted yet.
-        let settled =
-            modified + std::time::Duration::from_millis(50) < std::time::SystemTime::now();
+        let settled = modified + Duration::from_millis(50) < std::time::SystemTime::now();
         self.seen = settled.then_some(modified);
         Ok(())
     }
@@ -248,7 +248,7 @@ struct Reclaimer {
 const RECLAIM_BATCH_LEN: usize = 256;
 
 /// The reclaimer's pause between two sled batches.
-const RECLAIM_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+const RECLAIM_PAUSE: Duration = Duration::from_millis(10);
 
 /// Work for the reclaimer.
 enum Reclaim {
@@ -334,7 +334,13 @@ pub struct LogStore {
     /// How long each flush that wrote something took, write and fsync together: what
     /// `mntr` reports as ZooKeeper's `fsynctime`.
     flush_times: Arc<DurationSummary>,
+    /// A flush slower than this is logged as a warning, with where its time went
+    /// (ZooKeeper's `fsync.warningthresholdms`).
+    slow_flush: Duration,
 }
+
+/// ZooKeeper's default `fsync.warningthresholdms`.
+pub const SLOW_FLUSH_DEFAULT: Duration = Duration::from_secs(1);
 
 /// How many entries and bytes the live log holds, for compaction decisions and operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,7 +391,7 @@ impl LogStore {
             match config.open() {
                 Err(sled::Error::Io(error)) if is_lock_held(&error) && attempts < 100 => {
                     attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    std::thread::sleep(Duration::from_millis(20));
                 }
                 opened => break opened?,
             }
@@ -480,6 +486,7 @@ impl LogStore {
         Self {
             inner: Arc::new(RwLock::new(Inner { core, backend })),
             flush_times: Arc::default(),
+            slow_flush: SLOW_FLUSH_DEFAULT,
         }
     }
 
@@ -683,7 +690,7 @@ impl LogStore {
             blobs,
         } = &mut inner.backend
         {
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let changes = std::mem::take(pending);
             let (meta_changes, log_changes): (Vec<_>, Vec<_>) =
                 changes.into_iter().partition(|(key, _)| is_meta_key(key));
@@ -696,16 +703,37 @@ impl LogStore {
                 write_each(db, log_changes)?;
                 write_each(meta, meta_changes)?;
             }
+            let written = started.elapsed();
             // A blob file must be on disk before the log record naming it is.
             blobs.sync()?;
             db.flush()?;
             blobs.sync()?;
+            let flushed = started.elapsed();
             file.sync_data()?;
-            self.flush_times.record(started.elapsed());
+            let took = started.elapsed();
+            self.flush_times.record(took);
+            if exceeds(took, self.slow_flush) {
+                warn!(
+                    took_ms = took.as_millis() as u64,
+                    sled_write_ms = written.as_millis() as u64,
+                    sled_flush_ms = (flushed - written).as_millis() as u64,
+                    fdatasync_ms = (took - flushed).as_millis() as u64,
+                    "flushing the log took longer than fsync.warningthresholdms; every write \
+                     waiting for it was delayed as long"
+                );
+            }
             // Only now is the truncation marker that makes these batches dead durable.
             reclaimer.reclaim(std::mem::take(to_reclaim));
         }
         Ok(())
+    }
+
+    /// Logs a warning for every flush slower than `threshold` (default
+    /// [`SLOW_FLUSH_DEFAULT`]), saying how long sled's write, its flush and the fdatasync
+    /// each took.
+    pub fn warn_flushes_over(mut self, threshold: Duration) -> Self {
+        self.slow_flush = threshold;
+        self
     }
 
     /// Durations of the flushes that wrote something (none for an in-memory store, which
@@ -741,6 +769,12 @@ impl LogStore {
             Backend::Memory => 0,
         }
     }
+}
+
+/// Whether a flush that `took` this long is over `threshold`, in whole milliseconds as
+/// ZooKeeper compares them (a threshold of 0 flags flushes of 1 ms and more).
+fn exceeds(took: Duration, threshold: Duration) -> bool {
+    took.as_millis() > threshold.as_millis()
 }
 
 /// Queued changes as one sled batch.
@@ -911,6 +945,15 @@ mod tests {
         std::fs::write(blobs_dir.join("95"), b"x").unwrap();
         blobs.sync().unwrap();
         assert_eq!(blobs.synced_through, 95);
+    }
+
+    #[test]
+    fn slow_flushes_are_judged_in_whole_milliseconds() {
+        let ms = Duration::from_millis;
+        assert!(!exceeds(Duration::from_micros(999), Duration::ZERO));
+        assert!(exceeds(ms(1), Duration::ZERO));
+        assert!(!exceeds(Duration::from_micros(1_000_999), ms(1000)));
+        assert!(exceeds(ms(1001), ms(1000)));
     }
 
     #[test]
