@@ -14,8 +14,13 @@
 //! installed or taken snapshot) go through an atomic sled batch, which costs one more
 //! synchronous write, of the batch's manifest.
 //!
-//! sled's default tree holds the log: `b` + big-endian index → a run of entries appended
-//! together, starting at that index. A Ready's entries are stored in runs of about
+//! The log is stored as runs: `b` + big-endian index → a run of entries appended
+//! together, starting at that index. Runs live in generation trees (`log.` + 16 hex
+//! digits): a new generation starts at each compaction, and one whose runs are all
+//! compacted is dropped whole, which frees its pages with a few bytes each — removing
+//! runs key by key made sled rewrite their leaves, a quarter of all bytes written under
+//! load. Runs written before generations existed sit in sled's default tree (generation
+//! 0) and are still removed key by key. A Ready's entries are stored in runs of about
 //! [`RUN_BYTES`] (not one key per entry: sled's per-key cost dominated the Ready loop;
 //! not one key per Ready: sled rewrites a whole leaf of up to 17 keys every few inserts,
 //! and writes one over 128 KiB to a blob file of its own). The tree `meta` holds `hs` →
@@ -42,6 +47,10 @@ const KEY_HARD_STATE: &[u8] = b"hs";
 const KEY_CONF_STATE: &[u8] = b"cs";
 const KEY_SNAPSHOT: &[u8] = b"snap";
 const KEY_TRUNCATED: &[u8] = b"trunc";
+/// The oldest generation that may hold live runs: set when a snapshot from the leader
+/// replaces the log, atomically with its truncation marker, so runs an older generation
+/// still holds after a crash (its drop not done yet) are never read back.
+const KEY_FIRST_GENERATION: &[u8] = b"gen";
 
 /// sled's page cache, bytes.
 const SLED_CACHE_BYTES: u64 = 16 << 20;
@@ -53,12 +62,8 @@ const RUN_BYTES: usize = 4096;
 /// The sled tree holding the hard state, membership, snapshot and truncation marker.
 const META_TREE: &[u8] = b"meta";
 
-/// The keys kept in [`META_TREE`].
+/// The keys the meta tree took over from the default tree (see [`migrate_meta`]).
 const META_KEYS: [&[u8]; 4] = [KEY_HARD_STATE, KEY_CONF_STATE, KEY_SNAPSHOT, KEY_TRUNCATED];
-
-fn is_meta_key(key: &[u8]) -> bool {
-    META_KEYS.contains(&key)
-}
 
 /// Splits entries appended together into runs of about [`RUN_BYTES`] (an entry larger
 /// than that is a run of its own).
@@ -132,8 +137,32 @@ struct Core {
     entries: Vec<Entry>,
     /// Bytes of entry data in `entries`, kept as they change.
     entry_bytes: u64,
-    /// The sled batches holding the log: first index → last index.
-    batches: std::collections::BTreeMap<u64, u64>,
+    /// The stored runs holding the log, by first index.
+    batches: std::collections::BTreeMap<u64, Run>,
+}
+
+/// One stored run of entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    /// Index of its last entry.
+    last: u64,
+    /// The generation tree holding it (0: sled's default tree).
+    generation: u64,
+}
+
+/// Prefix of the names of the generation trees.
+const GENERATION_PREFIX: &str = "log.";
+
+fn generation_name(generation: u64) -> String {
+    format!("{GENERATION_PREFIX}{generation:016x}")
+}
+
+/// The generation a sled tree named `name` holds, if it is a generation tree.
+fn generation_of(name: &[u8]) -> Option<u64> {
+    let hex = std::str::from_utf8(name)
+        .ok()?
+        .strip_prefix(GENERATION_PREFIX)?;
+    u64::from_str_radix(hex, 16).ok().filter(|g| *g > 0)
 }
 
 impl Core {
@@ -156,14 +185,22 @@ enum Backend {
         db: sled::Db,
         /// The hard state, membership, snapshot and truncation marker.
         meta: sled::Tree,
-        /// Changes queued for the next flush, by key: a value, or `None` to remove.
-        pending: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        /// The generation trees still holding runs, by generation (0: the default
+        /// tree); the highest receives new runs.
+        generations: std::collections::BTreeMap<u64, sled::Tree>,
+        /// Meta changes queued for the next flush, by key: a value, or `None` to remove.
+        pending_meta: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        /// Run changes queued for the next flush, by generation and first index.
+        pending_runs: std::collections::BTreeMap<(u64, u64), Option<Vec<u8>>>,
         /// The queued changes must land together: they replace part of the log or
         /// record a snapshot.
         atomic: bool,
         reclaimer: Reclaimer,
-        /// Batches to delete once the flush that made them obsolete is durable.
+        /// Runs of the default tree to delete once the flush that made them obsolete is
+        /// durable.
         to_reclaim: Vec<u64>,
+        /// Generations to drop once the flush that made them obsolete is durable.
+        to_drop: Vec<u64>,
         /// sled's data file, fsynced by us after every flush: sled itself only calls
         /// `sync_file_range`, which neither empties the drive's write cache nor
         /// persists the file's metadata, so it is not enough for an acknowledgement.
@@ -234,9 +271,10 @@ struct Inner {
     backend: Backend,
 }
 
-/// Deletes compacted entry batches from sled in the background, a few at a time, and
-/// frees compacted entries, so a compaction never stalls the Ready loop. Leftovers are
-/// harmless: loading skips entries at or below the truncation marker.
+/// Drops compacted generations and deletes compacted runs of the default tree from sled
+/// in the background (the latter a few at a time), and frees compacted entries, so a
+/// compaction never stalls the Ready loop. Leftovers are harmless: loading skips entries
+/// at or below the truncation marker and drops generations holding nothing else.
 struct Reclaimer {
     work: Option<std::sync::mpsc::Sender<Reclaim>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -252,8 +290,10 @@ const RECLAIM_PAUSE: Duration = Duration::from_millis(10);
 
 /// Work for the reclaimer.
 enum Reclaim {
-    /// Stored runs (by first index) to delete.
+    /// Runs of the default tree (by first index) to delete.
     Runs(Vec<u64>),
+    /// Generation trees to drop.
+    Generations(Vec<u64>),
     /// Compacted entries to free: hundreds of thousands of them took the Ready loop
     /// ~100 ms to drop.
     Entries(Vec<Entry>),
@@ -272,6 +312,19 @@ impl Reclaimer {
                         Reclaim::Runs(firsts) => firsts,
                         Reclaim::Entries(entries) => {
                             drop(entries);
+                            continue;
+                        }
+                        Reclaim::Generations(generations) => {
+                            // Each is one pass over the tree's pages, done even when
+                            // stopping, so a store closed in order leaves none behind.
+                            for generation in generations {
+                                if db.drop_tree(generation_name(generation)).is_err() {
+                                    return;
+                                }
+                            }
+                            // Written now rather than with the next Ready's flush, so a
+                            // restart in between need not drop them again.
+                            let _ = db.flush();
                             continue;
                         }
                     };
@@ -303,6 +356,12 @@ impl Reclaimer {
     fn reclaim(&self, firsts: Vec<u64>) {
         if let (Some(work), false) = (&self.work, firsts.is_empty()) {
             let _ = work.send(Reclaim::Runs(firsts));
+        }
+    }
+
+    fn drop_generations(&self, generations: Vec<u64>) {
+        if let (Some(work), false) = (&self.work, generations.is_empty()) {
+            let _ = work.send(Reclaim::Generations(generations));
         }
     }
 
@@ -420,24 +479,57 @@ impl LogStore {
             term.copy_from_slice(&raw[8..]);
             core.truncated = (u64::from_be_bytes(index), u64::from_be_bytes(term));
         }
+        let first_generation = match meta.get(KEY_FIRST_GENERATION)? {
+            Some(bytes) => u64::from_be_bytes(
+                bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("first generation"))?,
+            ),
+            None => 0,
+        };
+        let mut generations = std::collections::BTreeMap::new();
+        generations.insert(0, (*db).clone());
+        for name in db.tree_names() {
+            if let Some(generation) = generation_of(&name) {
+                generations.insert(generation, db.open_tree(&name)?);
+            }
+        }
+        // Every generation's runs, in index order (a generation's runs follow the older
+        // generations' ones, but nothing here relies on it).
+        let mut stored = std::collections::BTreeMap::new();
         let mut stale = Vec::new();
-        for item in db.scan_prefix(b"b") {
-            let (key, value) = item?;
-            let first = u64::from_be_bytes(
-                key.get(1..9)
-                    .and_then(|k| k.try_into().ok())
-                    .ok_or(StoreError::Corrupt("entry batch key"))?,
-            );
+        for (generation, tree) in &generations {
+            for item in tree.scan_prefix(b"b") {
+                let (key, value) = item?;
+                let first = u64::from_be_bytes(
+                    key.get(1..9)
+                        .and_then(|k| k.try_into().ok())
+                        .ok_or(StoreError::Corrupt("entry batch key"))?,
+                );
+                if *generation < first_generation {
+                    // From before a snapshot replaced the log; its drop was not done.
+                    if *generation == 0 {
+                        stale.push(first);
+                    }
+                    continue;
+                }
+                if stored.insert(first, (*generation, value)).is_some() {
+                    return Err(StoreError::Corrupt("one run stored in two generations"));
+                }
+            }
+        }
+        for (first, (generation, value)) in stored {
             let entries = decode_batch(&value)?;
-            let Some(last) = entries.last().map(|e| e.index) else {
-                stale.push(first);
-                continue;
-            };
+            let last = entries.last().map_or(0, |e| e.index);
             if last <= core.truncated.0 {
-                stale.push(first); // compacted; removal not done before a stop
+                // Compacted (or empty); removal not done before a stop.
+                if generation == 0 {
+                    stale.push(first);
+                }
                 continue;
             }
-            core.batches.insert(first, last);
+            core.batches.insert(first, Run { last, generation });
             for entry in entries {
                 if entry.index <= core.truncated.0 {
                     continue;
@@ -462,6 +554,16 @@ impl LogStore {
         }
         let reclaimer = Reclaimer::start(db.clone());
         reclaimer.reclaim(stale);
+        // Generations whose runs are all compacted go; new runs go to the newest one,
+        // or to a first one.
+        let dead = dead_generations(&generations, &core.batches);
+        for generation in &dead {
+            generations.remove(generation);
+        }
+        reclaimer.drop_generations(dead);
+        if generations.len() == 1 {
+            generations.insert(1, db.open_tree(generation_name(1))?);
+        }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -472,10 +574,13 @@ impl LogStore {
             Backend::Sled {
                 db,
                 meta,
-                pending: std::collections::BTreeMap::new(),
+                generations,
+                pending_meta: std::collections::BTreeMap::new(),
+                pending_runs: std::collections::BTreeMap::new(),
                 atomic: false,
                 reclaimer,
                 to_reclaim: Vec::new(),
+                to_drop: Vec::new(),
                 file,
                 blobs,
             },
@@ -490,9 +595,25 @@ impl LogStore {
         }
     }
 
-    fn stage(backend: &mut Backend, key: &[u8], value: Option<Vec<u8>>) {
-        if let Backend::Sled { pending, .. } = backend {
-            pending.insert(key.to_vec(), value);
+    fn stage_meta(backend: &mut Backend, key: &[u8], value: Option<Vec<u8>>) {
+        if let Backend::Sled { pending_meta, .. } = backend {
+            pending_meta.insert(key.to_vec(), value);
+        }
+    }
+
+    fn stage_run(backend: &mut Backend, generation: u64, first: u64, value: Option<Vec<u8>>) {
+        if let Backend::Sled { pending_runs, .. } = backend {
+            pending_runs.insert((generation, first), value);
+        }
+    }
+
+    /// The generation new runs go to (0 in memory).
+    fn newest_generation(backend: &Backend) -> u64 {
+        match backend {
+            Backend::Sled { generations, .. } => {
+                generations.keys().next_back().copied().unwrap_or(0)
+            }
+            Backend::Memory => 0,
         }
     }
 
@@ -531,32 +652,51 @@ impl LogStore {
                 .batches
                 .range(..first.index)
                 .next_back()
-                .filter(|(_, last)| **last >= first.index)
-                .map(|(f, l)| (*f, *l));
-            let affected: Vec<(u64, u64)> = straddling
+                .filter(|(_, run)| run.last >= first.index)
+                .map(|(f, run)| (*f, *run));
+            let affected: Vec<(u64, Run)> = straddling
                 .into_iter()
-                .chain(core.batches.range(first.index..).map(|(f, l)| (*f, *l)))
+                .chain(core.batches.range(first.index..).map(|(f, run)| (*f, *run)))
                 .collect();
             if !affected.is_empty() {
                 Self::require_atomic(backend);
             }
-            for (batch_first, _) in affected {
+            // Each affected run changes in the generation that holds it.
+            for (batch_first, run) in affected {
                 core.batches.remove(&batch_first);
                 if batch_first >= first.index {
-                    Self::stage(backend, &batch_key(batch_first), None);
+                    Self::stage_run(backend, run.generation, batch_first, None);
                 } else {
                     let from = batch_first.max(core.first_index());
                     let head = &core.entries[(from - core.first_index()) as usize..];
-                    Self::stage(backend, &batch_key(batch_first), Some(encode_batch(head)?));
-                    core.batches.insert(batch_first, first.index - 1);
+                    Self::stage_run(
+                        backend,
+                        run.generation,
+                        batch_first,
+                        Some(encode_batch(head)?),
+                    );
+                    core.batches.insert(
+                        batch_first,
+                        Run {
+                            last: first.index - 1,
+                            generation: run.generation,
+                        },
+                    );
                 }
             }
+            let generation = Self::newest_generation(backend);
             for run in runs(entries) {
                 let (Some(head), Some(tail)) = (run.first(), run.last()) else {
                     continue;
                 };
-                Self::stage(backend, &batch_key(head.index), Some(encode_batch(run)?));
-                core.batches.insert(head.index, tail.index);
+                Self::stage_run(backend, generation, head.index, Some(encode_batch(run)?));
+                core.batches.insert(
+                    head.index,
+                    Run {
+                        last: tail.index,
+                        generation,
+                    },
+                );
             }
         }
         for entry in entries {
@@ -571,7 +711,7 @@ impl LogStore {
         let mut inner = self.inner.write();
         let bytes = encode(hard_state)?;
         inner.core.hard_state = hard_state.clone();
-        Self::stage(&mut inner.backend, KEY_HARD_STATE, Some(bytes));
+        Self::stage_meta(&mut inner.backend, KEY_HARD_STATE, Some(bytes));
         Ok(())
     }
 
@@ -589,9 +729,9 @@ impl LogStore {
     pub fn apply_snapshot(&self, meta: &SnapshotMetadata) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         let Inner { core, backend } = &mut *inner;
-        let batches: Vec<u64> = std::mem::take(&mut core.batches).into_keys().collect();
+        let stored = std::mem::take(&mut core.batches);
         if let Backend::Sled { to_reclaim, .. } = backend {
-            to_reclaim.extend(batches);
+            to_reclaim.extend(default_tree_runs(stored.iter()));
         }
         core.entries.clear();
         core.entry_bytes = 0;
@@ -601,14 +741,53 @@ impl LogStore {
         core.hard_state.term = core.hard_state.term.max(meta.term);
         core.hard_state.commit = core.hard_state.commit.max(meta.index);
         let hs = encode(&core.hard_state)?;
-        Self::stage(backend, KEY_HARD_STATE, Some(hs));
+        Self::stage_meta(backend, KEY_HARD_STATE, Some(hs));
         let cs = encode(&core.conf_state)?;
         let snap = encode(meta)?;
-        Self::stage(backend, KEY_CONF_STATE, Some(cs));
-        Self::stage(backend, KEY_SNAPSHOT, Some(snap));
-        Self::stage(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
+        Self::stage_meta(backend, KEY_CONF_STATE, Some(cs));
+        Self::stage_meta(backend, KEY_SNAPSHOT, Some(snap));
+        Self::stage_meta(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
         Self::require_atomic(backend);
+        // The log starts afresh in a new generation; every older one goes, and until it
+        // has gone none is read back.
+        let generation = Self::start_generation(backend)?;
+        Self::stage_meta(
+            backend,
+            KEY_FIRST_GENERATION,
+            Some(generation.to_be_bytes().to_vec()),
+        );
+        Self::retire_generations(core, backend);
         Ok(())
+    }
+
+    /// Opens the next generation tree, which new runs go to from now on, and returns its
+    /// number (0 in memory).
+    fn start_generation(backend: &mut Backend) -> Result<u64, StoreError> {
+        let Backend::Sled {
+            db, generations, ..
+        } = backend
+        else {
+            return Ok(0);
+        };
+        let next = generations.keys().next_back().map_or(1, |g| g + 1);
+        generations.insert(next, db.open_tree(generation_name(next))?);
+        Ok(next)
+    }
+
+    /// Schedules the generations holding no live run to be dropped after the next flush.
+    fn retire_generations(core: &Core, backend: &mut Backend) {
+        if let Backend::Sled {
+            generations,
+            to_drop,
+            ..
+        } = backend
+        {
+            let dead = dead_generations(generations, &core.batches);
+            for generation in &dead {
+                generations.remove(generation);
+            }
+            to_drop.extend(dead);
+        }
     }
 
     /// Records a snapshot this node took of its own state at `index` (which it has
@@ -625,7 +804,7 @@ impl LogStore {
             ..Default::default()
         };
         meta.set_conf_state(core.conf_state.clone());
-        Self::stage(backend, KEY_SNAPSHOT, Some(encode(&meta)?));
+        Self::stage_meta(backend, KEY_SNAPSHOT, Some(encode(&meta)?));
         Self::require_atomic(backend);
         core.snapshot = meta;
         // A snapshot's index is applied, hence committed: keep commit ≥ it on disk so a
@@ -633,7 +812,7 @@ impl LogStore {
         if core.hard_state.commit < index {
             core.hard_state.commit = index;
             let hs = encode(&core.hard_state)?;
-            Self::stage(backend, KEY_HARD_STATE, Some(hs));
+            Self::stage_meta(backend, KEY_HARD_STATE, Some(hs));
         }
         Ok(())
     }
@@ -647,18 +826,32 @@ impl LogStore {
             return Ok(());
         }
         let term = core.entries[(index - core.first_index()) as usize].term;
-        let compacted: Vec<u64> = core
+        let compacted: Vec<(u64, Run)> = core
             .batches
             .range(..=index)
-            .filter(|(_, last)| **last <= index)
-            .map(|(first, _)| *first)
+            .filter(|(_, run)| run.last <= index)
+            .map(|(first, run)| (*first, *run))
             .collect();
-        for first in &compacted {
+        for (first, _) in &compacted {
             core.batches.remove(first);
         }
         if let Backend::Sled { to_reclaim, .. } = backend {
-            to_reclaim.extend(compacted);
+            to_reclaim.extend(default_tree_runs(compacted.iter().map(|(f, run)| (f, run))));
         }
+        // New runs go to a new generation, so the one written so far can be dropped
+        // whole once a later compaction passes it.
+        let newest = Self::newest_generation(backend);
+        let newest_used = [
+            compacted.last().map(|(_, run)| run),
+            core.batches.values().next_back(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|run| run.generation == newest);
+        if newest > 0 && newest_used {
+            Self::start_generation(backend)?;
+        }
+        Self::retire_generations(core, backend);
         let drop = (index + 1 - core.first_index()) as usize;
         let removed: u64 = core.entries[..drop]
             .iter()
@@ -671,7 +864,7 @@ impl LogStore {
             reclaimer.discard(compacted);
         }
         core.truncated = (index, term);
-        Self::stage(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
+        Self::stage_meta(backend, KEY_TRUNCATED, Some(trunc_bytes(core.truncated)));
         Ok(())
     }
 
@@ -680,33 +873,54 @@ impl LogStore {
     pub fn flush(&self) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         if let Backend::Sled {
-            db,
             meta,
-            pending,
+            generations,
+            pending_meta,
+            pending_runs,
             atomic,
             file,
             reclaimer,
             to_reclaim,
+            to_drop,
             blobs,
+            ..
         } = &mut inner.backend
         {
             let started = Instant::now();
-            let changes = std::mem::take(pending);
-            let (meta_changes, log_changes): (Vec<_>, Vec<_>) =
-                changes.into_iter().partition(|(key, _)| is_meta_key(key));
+            let meta_changes: Vec<_> = std::mem::take(pending_meta).into_iter().collect();
+            // Run changes by generation; those of a generation already retired are dead.
+            let mut run_changes: Vec<(&sled::Tree, Vec<Change>)> = Vec::new();
+            for ((generation, first), value) in std::mem::take(pending_runs) {
+                let Some(tree) = generations.get(&generation) else {
+                    continue;
+                };
+                let change = (batch_key(first).to_vec(), value);
+                match run_changes.last_mut() {
+                    Some((last, changes)) if std::ptr::eq(*last, tree) => changes.push(change),
+                    _ => run_changes.push((tree, vec![change])),
+                }
+            }
             if std::mem::take(atomic) {
-                apply_together(db, batch_of(log_changes), meta, batch_of(meta_changes))?;
-            } else if log_changes.is_empty() && meta_changes.is_empty() {
+                let mut trees = vec![&*meta];
+                let mut batches = vec![batch_of(meta_changes)];
+                for (tree, changes) in run_changes {
+                    trees.push(tree);
+                    batches.push(batch_of(changes));
+                }
+                apply_together(&trees, batches)?;
+            } else if run_changes.is_empty() && meta_changes.is_empty() {
                 return Ok(());
             } else {
                 // Entries before the hard state that may commit them.
-                write_each(db, log_changes)?;
+                for (tree, changes) in run_changes {
+                    write_each(tree, changes)?;
+                }
                 write_each(meta, meta_changes)?;
             }
             let written = started.elapsed();
             // A blob file must be on disk before the log record naming it is.
             blobs.sync()?;
-            db.flush()?;
+            meta.flush()?;
             blobs.sync()?;
             let flushed = started.elapsed();
             file.sync_data()?;
@@ -722,8 +936,9 @@ impl LogStore {
                      waiting for it was delayed as long"
                 );
             }
-            // Only now is the truncation marker that makes these batches dead durable.
+            // Only now is the truncation marker that makes these runs dead durable.
             reclaimer.reclaim(std::mem::take(to_reclaim));
+            reclaimer.drop_generations(std::mem::take(to_drop));
         }
         Ok(())
     }
@@ -777,8 +992,35 @@ fn exceeds(took: Duration, threshold: Duration) -> bool {
     took.as_millis() > threshold.as_millis()
 }
 
+/// First indexes of the runs among `runs` stored in the default tree (generation 0),
+/// which go key by key.
+fn default_tree_runs<'a>(runs: impl Iterator<Item = (&'a u64, &'a Run)>) -> Vec<u64> {
+    runs.filter(|(_, run)| run.generation == 0)
+        .map(|(first, _)| *first)
+        .collect()
+}
+
+/// Generations that hold no live run, other than the default tree and the newest (which
+/// takes new runs).
+fn dead_generations(
+    generations: &std::collections::BTreeMap<u64, sled::Tree>,
+    batches: &std::collections::BTreeMap<u64, Run>,
+) -> Vec<u64> {
+    let live: std::collections::BTreeSet<u64> =
+        batches.values().map(|run| run.generation).collect();
+    let newest = generations.keys().next_back().copied();
+    generations
+        .keys()
+        .copied()
+        .filter(|g| *g != 0 && Some(*g) != newest && !live.contains(g))
+        .collect()
+}
+
+/// A queued change: a key and its new value, or `None` to remove it.
+type Change = (Vec<u8>, Option<Vec<u8>>);
+
 /// Queued changes as one sled batch.
-fn batch_of(changes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
+fn batch_of(changes: Vec<Change>) -> sled::Batch {
     let mut batch = sled::Batch::default();
     for (key, value) in changes {
         match value {
@@ -790,10 +1032,7 @@ fn batch_of(changes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
 }
 
 /// Writes queued changes one by one, in order.
-fn write_each(
-    tree: &sled::Tree,
-    changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-) -> Result<(), StoreError> {
+fn write_each(tree: &sled::Tree, changes: Vec<Change>) -> Result<(), StoreError> {
     for (key, value) in changes {
         match value {
             Some(value) => tree.insert(key, value)?,
@@ -808,18 +1047,14 @@ fn is_lock_held(error: &std::io::Error) -> bool {
     error.to_string().contains("could not acquire lock")
 }
 
-/// Applies a batch to the log tree and one to the meta tree as one atomic change.
-fn apply_together(
-    log: &sled::Tree,
-    log_batch: sled::Batch,
-    meta: &sled::Tree,
-    meta_batch: sled::Batch,
-) -> Result<(), StoreError> {
+/// Applies `batches[i]` to `trees[i]`, all as one atomic change.
+fn apply_together(trees: &[&sled::Tree], batches: Vec<sled::Batch>) -> Result<(), StoreError> {
     use sled::Transactional;
-    (log, meta)
-        .transaction(|(log, meta)| {
-            log.apply_batch(&log_batch)?;
-            meta.apply_batch(&meta_batch)?;
+    trees
+        .transaction(|views| {
+            for (view, batch) in views.iter().zip(&batches) {
+                view.apply_batch(batch)?;
+            }
             Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
         })
         .map_err(|error| match error {
@@ -844,7 +1079,7 @@ fn migrate_meta(log: &sled::Tree, meta: &sled::Tree) -> Result<(), StoreError> {
         }
     }
     if found {
-        apply_together(log, log_batch, meta, meta_batch)?;
+        apply_together(&[log, meta], vec![log_batch, meta_batch])?;
         log.flush()?;
     }
     Ok(())

@@ -151,6 +151,96 @@ fn unflushed_changes_are_lost_on_crash_flushed_ones_are_not() {
     assert!(store.last_index().unwrap() >= 2, "flushed entries survive");
 }
 
+#[test]
+fn compacted_generations_are_dropped_whole_and_the_rest_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        for round in 0..3u64 {
+            let from = round * 100 + 1;
+            let batch: Vec<Entry> = (from..from + 100).map(|i| entry(i, 1)).collect();
+            store.append(&batch).unwrap();
+            store.flush().unwrap();
+            // Half of this round's entries stay: its run, and generation, stay live
+            // until the next round compacts past them.
+            store.record_snapshot(from + 99, 1).unwrap();
+            store.compact(from + 49).unwrap();
+            store.flush().unwrap();
+        }
+        // Dropping the store waits for its reclaimer.
+    }
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let mut generations: Vec<String> = db
+            .tree_names()
+            .iter()
+            .filter_map(|name| std::str::from_utf8(name).ok())
+            .filter(|name| name.starts_with("log."))
+            .map(str::to_owned)
+            .collect();
+        generations.sort();
+        // The third round's (live) and the empty one new runs would go to.
+        assert_eq!(
+            generations,
+            ["log.0000000000000003", "log.0000000000000004"]
+        );
+    }
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(store.first_index().unwrap(), 251);
+    assert_eq!(
+        entries(&store, 251, 301).unwrap(),
+        (251..=300).map(|i| entry(i, 1)).collect::<Vec<_>>()
+    );
+    store.append(&[entry(301, 1)]).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(store.last_index().unwrap(), 301);
+}
+
+#[test]
+fn runs_left_behind_by_a_replaced_log_are_never_read_back() {
+    use protobuf::Message;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        let batch: Vec<Entry> = (1..=30).map(|i| entry(i, 1)).collect();
+        store.append(&batch).unwrap();
+        store.flush().unwrap();
+        let mut meta = SnapshotMetadata {
+            index: 40,
+            term: 2,
+            ..Default::default()
+        };
+        meta.mut_conf_state().voters = vec![1];
+        store.apply_snapshot(&meta).unwrap();
+        store.append(&[entry(41, 2), entry(42, 2)]).unwrap();
+        store.flush().unwrap();
+    }
+    // A crash before the replaced generation was dropped leaves its runs behind; this
+    // one would overlap the new log.
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let replaced = db.open_tree("log.0000000000000001").unwrap();
+        let mut run = Vec::new();
+        for index in 35..=50 {
+            let bytes = entry(index, 1).write_to_bytes().unwrap();
+            run.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            run.extend_from_slice(&bytes);
+        }
+        let mut key = vec![b'b'];
+        key.extend_from_slice(&35u64.to_be_bytes());
+        replaced.insert(key, run).unwrap();
+        db.flush().unwrap();
+    }
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(store.first_index().unwrap(), 41);
+    assert_eq!(
+        entries(&store, 41, 43).unwrap(),
+        vec![entry(41, 2), entry(42, 2)]
+    );
+}
+
 fn hard_state(term: u64, vote: u64, commit: u64) -> HardState {
     HardState {
         term,
