@@ -143,22 +143,19 @@ echo "clusters up: paddock $(connect_string paddock); zookeeper $(connect_string
 
 results=$work/results.tsv
 : > "$results"
+# per_server_sum NAME FILE PROGRAM: the sum over the three servers of NAME of what the awk
+# PROGRAM prints for their /proc/PID/FILE.
+per_server_sum() {
+    local name=$1 file=$2 program=$3 i total=0
+    for i in 1 2 3; do
+        total=$((total + $(awk "$program" "/proc/${PIDS[$name,$i]}/$file" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
 # cpu_ticks NAME: user + system clock ticks used so far by the three servers of NAME.
-cpu_ticks() {
-    local name=$1 i total=0
-    for i in 1 2 3; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/${PIDS[$name,$i]}/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
-}
+cpu_ticks() { per_server_sum "$1" stat '{print $14 + $15}'; }
 # disk_bytes NAME: bytes the three servers of NAME have caused to be written to disk.
-disk_bytes() {
-    local name=$1 i total=0
-    for i in 1 2 3; do
-        total=$((total + $(awk '/^write_bytes/ {print $2}' "/proc/${PIDS[$name,$i]}/io" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
-}
+disk_bytes() { per_server_sum "$1" io '/^write_bytes/ {print $2}'; }
 # fsync_reset NAME: zero the fsync summary (mntr's zk_*_fsynctime) of NAME's servers.
 fsync_reset() { local i; for i in 1 2 3; do srvr "${CLIENT_PORTS[$1,$i]}" srst >/dev/null; done; }
 # fsync_totals NAME: "sum_ms count" of NAME's servers' fsyncs since the last reset.

@@ -16,6 +16,21 @@ fn entry(index: u64, term: u64) -> Entry {
     }
 }
 
+/// A run of entries as the sled store keeps it: key `b` + first index, value each entry's
+/// length and protobuf encoding. Written by hand to build stores a test then opens.
+fn stored_run(indexes: std::ops::RangeInclusive<u64>, term: u64) -> (Vec<u8>, Vec<u8>) {
+    use protobuf::Message;
+    let mut key = vec![b'b'];
+    key.extend_from_slice(&indexes.start().to_be_bytes());
+    let mut run = Vec::new();
+    for index in indexes {
+        let bytes = entry(index, term).write_to_bytes().unwrap();
+        run.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        run.extend_from_slice(&bytes);
+    }
+    (key, run)
+}
+
 fn entries(store: &LogStore, low: u64, high: u64) -> raft::Result<Vec<Entry>> {
     store.entries(low, high, None, GetEntriesContext::empty(false))
 }
@@ -200,7 +215,6 @@ fn compacted_generations_are_dropped_whole_and_the_rest_survives_reopening() {
 
 #[test]
 fn runs_left_behind_by_a_replaced_log_are_never_read_back() {
-    use protobuf::Message;
     let dir = tempfile::tempdir().unwrap();
     {
         let store = LogStore::open(dir.path(), &[1]).unwrap();
@@ -222,14 +236,7 @@ fn runs_left_behind_by_a_replaced_log_are_never_read_back() {
     {
         let db = sled::open(dir.path()).unwrap();
         let replaced = db.open_tree("log.0000000000000001").unwrap();
-        let mut run = Vec::new();
-        for index in 35..=50 {
-            let bytes = entry(index, 1).write_to_bytes().unwrap();
-            run.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            run.extend_from_slice(&bytes);
-        }
-        let mut key = vec![b'b'];
-        key.extend_from_slice(&35u64.to_be_bytes());
+        let (key, run) = stored_run(35..=50, 1);
         replaced.insert(key, run).unwrap();
         db.flush().unwrap();
     }
@@ -353,14 +360,7 @@ fn a_store_written_with_its_state_in_the_log_tree_is_moved_and_kept() {
         let mut trunc = 10u64.to_be_bytes().to_vec();
         trunc.extend_from_slice(&2u64.to_be_bytes());
         db.insert("trunc", trunc).unwrap();
-        let mut batch = Vec::new();
-        for index in 11..=14 {
-            let bytes = entry(index, 3).write_to_bytes().unwrap();
-            batch.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            batch.extend_from_slice(&bytes);
-        }
-        let mut key = vec![b'b'];
-        key.extend_from_slice(&11u64.to_be_bytes());
+        let (key, batch) = stored_run(11..=14, 3);
         db.insert(key, batch).unwrap();
         db.flush().unwrap();
     }
