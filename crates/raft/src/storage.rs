@@ -500,7 +500,23 @@ impl LogStore {
         let mut stored = std::collections::BTreeMap::new();
         let mut stale = Vec::new();
         for (generation, tree) in &generations {
-            for item in tree.scan_prefix(b"b") {
+            let scan = if *generation == 0 {
+                // The default tree is read whole, so its compacted runs are found and go.
+                tree.scan_prefix(b"b")
+            } else if *generation < first_generation {
+                continue;
+            } else {
+                // A generation is dropped only once all its runs are compacted, so it can
+                // hold many that are: reading starts at the run holding the first live
+                // entry (the last one starting at or before it).
+                let live = batch_key(core.truncated.0 + 1);
+                let from = match tree.range(&b"b"[..]..=&live[..]).next_back() {
+                    Some(item) => item?.0,
+                    None => sled::IVec::from(&b"b"[..]),
+                };
+                tree.range(from..)
+            };
+            for item in scan {
                 let (key, value) = item?;
                 let first = u64::from_be_bytes(
                     key.get(1..9)
@@ -508,10 +524,8 @@ impl LogStore {
                         .ok_or(StoreError::Corrupt("entry batch key"))?,
                 );
                 if *generation < first_generation {
-                    // From before a snapshot replaced the log; its drop was not done.
-                    if *generation == 0 {
-                        stale.push(first);
-                    }
+                    // From before a snapshot replaced the log; removal not done.
+                    stale.push(first);
                     continue;
                 }
                 if stored.insert(first, (*generation, value)).is_some() {
