@@ -173,7 +173,9 @@ fn compacted_generations_are_dropped_whole_and_the_rest_survives_reopening() {
         let store = LogStore::open(dir.path(), &[1]).unwrap();
         for round in 0..3u64 {
             let from = round * 100 + 1;
-            let batch: Vec<Entry> = (from..from + 100).map(|i| sized_entry(i, 1, 1000)).collect();
+            let batch: Vec<Entry> = (from..from + 100)
+                .map(|i| sized_entry(i, 1, 1000))
+                .collect();
             store.append(&batch).unwrap();
             store.flush().unwrap();
             // Half of this round's entries stay (runs of four entries here): its
@@ -204,7 +206,9 @@ fn compacted_generations_are_dropped_whole_and_the_rest_survives_reopening() {
     assert_eq!(store.first_index().unwrap(), 251);
     assert_eq!(
         entries(&store, 251, 301).unwrap(),
-        (251..=300).map(|i| sized_entry(i, 1, 1000)).collect::<Vec<_>>()
+        (251..=300)
+            .map(|i| sized_entry(i, 1, 1000))
+            .collect::<Vec<_>>()
     );
     store.append(&[entry(301, 1)]).unwrap();
     store.flush().unwrap();
