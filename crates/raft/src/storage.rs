@@ -308,40 +308,16 @@ impl Reclaimer {
             .name("paddock-log-reclaim".into())
             .spawn(move || {
                 while let Ok(work) = inbox.recv() {
-                    let firsts = match work {
-                        Reclaim::Runs(firsts) => firsts,
+                    let go_on = match work {
+                        Reclaim::Runs(firsts) => remove_runs(&db, &firsts, &stopping),
+                        Reclaim::Generations(generations) => drop_generations(&db, generations),
                         Reclaim::Entries(entries) => {
                             drop(entries);
-                            continue;
-                        }
-                        Reclaim::Generations(generations) => {
-                            // Each is one pass over the tree's pages, done even when
-                            // stopping, so a store closed in order leaves none behind.
-                            for generation in generations {
-                                if db.drop_tree(generation_name(generation)).is_err() {
-                                    return;
-                                }
-                            }
-                            // Written now rather than with the next Ready's flush, so a
-                            // restart in between need not drop them again.
-                            let _ = db.flush();
-                            continue;
+                            true
                         }
                     };
-                    for chunk in firsts.chunks(RECLAIM_BATCH_LEN) {
-                        if stopping.load(std::sync::atomic::Ordering::Relaxed) {
-                            return;
-                        }
-                        let mut batch = sled::Batch::default();
-                        for first in chunk {
-                            batch.remove(&batch_key(*first));
-                        }
-                        if db.apply_batch(batch).is_err() {
-                            return;
-                        }
-                        // Removals become dirty pages that the Ready loop's next flush
-                        // writes and syncs: thousands at once stalled it for 300 ms.
-                        std::thread::sleep(RECLAIM_PAUSE);
+                    if !go_on {
+                        return;
                     }
                 }
             })
@@ -370,6 +346,39 @@ impl Reclaimer {
             let _ = work.send(Reclaim::Entries(entries));
         }
     }
+}
+
+/// Removes runs of the default tree a few at a time; false once stopping or sled fails.
+fn remove_runs(db: &sled::Db, firsts: &[u64], stopping: &std::sync::atomic::AtomicBool) -> bool {
+    for chunk in firsts.chunks(RECLAIM_BATCH_LEN) {
+        if stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let mut batch = sled::Batch::default();
+        for first in chunk {
+            batch.remove(&batch_key(*first));
+        }
+        if db.apply_batch(batch).is_err() {
+            return false;
+        }
+        // Removals become dirty pages that the Ready loop's next flush writes and
+        // syncs: thousands at once stalled it for 300 ms.
+        std::thread::sleep(RECLAIM_PAUSE);
+    }
+    true
+}
+
+/// Drops generation trees; false if sled fails. Each is one pass over the tree's pages,
+/// done even when stopping, so a store closed in order leaves none behind.
+fn drop_generations(db: &sled::Db, generations: Vec<u64>) -> bool {
+    for generation in generations {
+        if db.drop_tree(generation_name(generation)).is_err() {
+            return false;
+        }
+    }
+    // Written now rather than with the next Ready's flush, so a restart in between need
+    // not drop them again.
+    db.flush().is_ok()
 }
 
 impl Drop for Reclaimer {
@@ -903,17 +912,16 @@ impl LogStore {
             let started = Instant::now();
             let meta_changes: Vec<_> = std::mem::take(pending_meta).into_iter().collect();
             // Run changes by generation; those of a generation already retired are dead.
-            let mut run_changes: Vec<(&sled::Tree, Vec<Change>)> = Vec::new();
+            let mut by_generation: std::collections::BTreeMap<u64, Vec<Change>> =
+                std::collections::BTreeMap::new();
             for ((generation, first), value) in std::mem::take(pending_runs) {
-                let Some(tree) = generations.get(&generation) else {
-                    continue;
-                };
                 let change = (batch_key(first).to_vec(), value);
-                match run_changes.last_mut() {
-                    Some((last, changes)) if std::ptr::eq(*last, tree) => changes.push(change),
-                    _ => run_changes.push((tree, vec![change])),
-                }
+                by_generation.entry(generation).or_default().push(change);
             }
+            let run_changes: Vec<(&sled::Tree, Vec<Change>)> = by_generation
+                .into_iter()
+                .filter_map(|(generation, changes)| Some((generations.get(&generation)?, changes)))
+                .collect();
             if std::mem::take(atomic) {
                 let mut trees = vec![&*meta];
                 let mut batches = vec![batch_of(meta_changes)];
