@@ -324,7 +324,7 @@ for label in ["create", "set"]:
     print(f"| {label}: bytes written to disk per op (three servers, /proc/PID/io; includes snapshots) | {p:.0f} | {z:.0f} | {paired(label, 7)} |")
 for label in ["create", "set"]:
     p, z = med(label, "paddock", 6), med(label, "zookeeper", 6)
-    print(f"| {label}: mean log fsync during the runs, ms (three servers' mntr zk_*_fsynctime: Paddock times its whole log flush, sled write and fdatasync; ZooKeeper its fsync, each in whole ms rounded down) | {p:.3f} | {z:.3f} | |")
+    print(f"| {label}: mean log fsync during the runs, ms (three servers' mntr zk_*_fsynctime: Paddock times its whole log flush, write and fdatasync; ZooKeeper its fsync, each in whole ms rounded down) | {p:.3f} | {z:.3f} | |")
 def stolen(name):
     """The median share of CPU time stolen by the hypervisor over NAME's measured runs."""
     v = [run[5] for (_, n), runs in rows.items() if n == name for run in runs.values()]

@@ -28,7 +28,7 @@ async fn wait_progress(counter: &AtomicUsize, by: usize, secs: u64, what: &str) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_leader_failover() {
     init_tracing();
-    // On disk (sled): the killed leader must recover what it acknowledged from storage.
+    // On disk: the killed leader must recover what it acknowledged from storage.
     let mut ensemble = Ensemble::builder().nodes(3).start().await.unwrap();
     let hosts = ensemble.connect_string();
     let setup = connect(&hosts).await;

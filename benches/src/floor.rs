@@ -2,7 +2,7 @@
 //! round trip every replicated write pays, the time until two of three replicas appending
 //! at once on this one disk have synced (a three-node cluster on one machine commits then,
 //! and the disk overlaps their flushes only in part), the durable append of Paddock's own
-//! log store (sled plus an fsync, what each replica pays instead of a bare fsync), and the
+//! log store (a record appended to its segment file and synced, what each replica pays), and the
 //! cost of delivering one notification frame on each of W loopback TCP connections, which
 //! every watch fan-out pays.
 
@@ -139,7 +139,7 @@ fn quorum_fsyncs(args: &Args) -> anyhow::Result<Vec<Duration>> {
 }
 
 /// Appends one 100-byte entry to a fresh Paddock log store and makes it durable, 500
-/// times: the store's sled write, its sync, and the fsync that follows.
+/// times: the store's write and its fdatasync.
 fn log_flushes(args: &Args) -> anyhow::Result<Vec<Duration>> {
     let dir = args
         .data_dir

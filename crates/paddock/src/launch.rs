@@ -13,7 +13,7 @@ use crate::zoo_cfg::{ConfigError, ZooCfg};
 /// Where one server keeps its state.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    /// Raft log (sled), under dataLogDir.
+    /// Raft log (segment files), under dataLogDir.
     pub log_dir: PathBuf,
     /// Snapshots, under dataDir.
     pub snapshot_dir: PathBuf,

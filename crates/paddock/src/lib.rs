@@ -2,7 +2,7 @@
 //! running server, the one-process ensemble, and the status report.
 //!
 //! Theory of operation. `paddock serve --config zoo.cfg` reads a ZooKeeper config
-//! ([`zoo_cfg`]), finds its id in `dataDir/myid`, opens sled storage under dataLogDir and
+//! ([`zoo_cfg`]), finds its id in `dataDir/myid`, opens the Raft log under dataLogDir and
 //! snapshots under dataDir, and runs one [`paddock_server::Server`] until SIGTERM or
 //! Ctrl-C, when a leader hands over leadership before it stops. `paddock ensemble` runs
 //! a whole cluster in one process for development. `paddock status` asks any

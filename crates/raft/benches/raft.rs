@@ -1,5 +1,5 @@
-//! Consensus benchmarks on an in-process 3-node cluster over loopback with real sled
-//! storage (fsync): committed proposals per second and latency percentiles with 1, 16
+//! Consensus benchmarks on an in-process 3-node cluster over loopback with real log
+//! files (fsync): committed proposals per second and latency percentiles with 1, 16
 //! and 256 proposals in flight, group commit against flush-per-entry, and the fsync floor
 //! of this disk (write + fdatasync of 100 bytes). Prints a table; not a timed test.
 //!

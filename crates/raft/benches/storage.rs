@@ -1,4 +1,4 @@
-//! The log store's append path on sled with real fsync: one Ready's entries appended,
+//! The log store's append path to its segment files with real fsync: one Ready's entries appended,
 //! the commit index moved, and both flushed, for 1, 16 and 256 entries of 100 bytes
 //! (group commit makes the cost per entry fall with the batch).
 //!

@@ -6,7 +6,7 @@ use thiserror::Error;
 /// The log store failed. The node cannot continue safely and stops.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// sled reported an error (disk full, I/O error, corruption it detected).
+    /// sled reported an error while reading a log an earlier version kept in it.
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
     /// A stored record does not decode.
@@ -15,8 +15,11 @@ pub enum StoreError {
     /// The stored log breaks an invariant.
     #[error("log store corrupt: {0}")]
     Corrupt(&'static str),
-    /// Snapshot file I/O failed.
-    #[error("snapshot i/o: {0}")]
+    /// Another open store holds the log directory's lock.
+    #[error("the log directory is in use by another open store")]
+    Locked,
+    /// File I/O failed (log segments or snapshots).
+    #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
 

@@ -4,7 +4,7 @@
 //! replica applies the committed command to its state machine, durably, in order". A
 //! [`RaftNode`] drives tikv raft-rs's `RawNode` in one Ready loop on its own thread:
 //! ticks, peer messages, proposals, read-index requests. Each Ready is persisted to the
-//! [`LogStore`] (sled, one fsync per Ready: group commit) before any message that depends
+//! [`LogStore`] (append-only segment files, one fsync per Ready: group commit) before any message that depends
 //! on it is sent (a leader with a full pipeline holds new proposals for a moment so the
 //! next Ready carries more of them); committed entries go to the applier thread, which
 //! feeds the [`StateMachine`], answers the proposer on this node, completes read-index
@@ -31,11 +31,13 @@ mod faults;
 mod hold;
 mod logger;
 mod node;
+mod sled_import;
 mod snapshot_store;
 mod state_machine;
 mod storage;
 mod summary;
 mod transport;
+mod wal;
 
 /// Protobuf messages of the peer protocol (proto/peer.proto).
 #[allow(missing_docs, clippy::all)]

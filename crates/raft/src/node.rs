@@ -99,7 +99,7 @@ struct Proposal<O> {
 
 /// Where a node keeps its log and snapshots, and the network fault table it obeys.
 pub struct NodeStorage {
-    /// The Raft log store (sled or memory).
+    /// The Raft log store (segment files or memory).
     pub log: LogStore,
     /// The snapshot store (files or memory).
     pub snapshots: SnapshotStore,

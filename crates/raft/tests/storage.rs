@@ -1,5 +1,6 @@
-//! One conformance suite for every log store: in memory and on sled. Same behaviour is
-//! required of both; the sled one must also survive reopening.
+//! One conformance suite for every log store: in memory and on disk. Same behaviour is
+//! required of both; the one on disk must also survive reopening, crashes that tear its
+//! newest segment, and a data directory an earlier Paddock wrote with the log in sled.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,8 +17,8 @@ fn entry(index: u64, term: u64) -> Entry {
     }
 }
 
-/// A run of entries as the sled store keeps it: key `b` + first index, value each entry's
-/// length and protobuf encoding. Written by hand to build stores a test then opens.
+/// A run of entries as the old sled store kept it: key `b` + first index, value each
+/// entry's length and protobuf encoding. Written by hand to build stores a test then opens.
 fn stored_run(indexes: std::ops::RangeInclusive<u64>, term: u64) -> (Vec<u8>, Vec<u8>) {
     use protobuf::Message;
     let mut key = vec![b'b'];
@@ -133,7 +134,7 @@ fn in_memory_store_conforms() {
 }
 
 #[test]
-fn sled_store_conforms_and_survives_reopening() {
+fn disk_store_conforms_and_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = LogStore::open(dir.path(), &[1, 2, 3]).unwrap();
@@ -166,8 +167,19 @@ fn unflushed_changes_are_lost_on_crash_flushed_ones_are_not() {
     assert!(store.last_index().unwrap() >= 2, "flushed entries survive");
 }
 
+/// The segment files of the store in `dir`, by name.
+fn segments(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .filter_map(|item| item.unwrap().file_name().into_string().ok())
+        .filter(|name| name.ends_with(".log"))
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
-fn compacted_generations_are_dropped_whole_and_the_rest_survives_reopening() {
+fn compacted_segments_are_deleted_and_the_rest_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = LogStore::open(dir.path(), &[1]).unwrap();
@@ -178,30 +190,19 @@ fn compacted_generations_are_dropped_whole_and_the_rest_survives_reopening() {
                 .collect();
             store.append(&batch).unwrap();
             store.flush().unwrap();
-            // Half of this round's entries stay (runs of four entries here): its
-            // generation stays live until the next round compacts past them.
+            // Half of this round's entries stay: its segment stays until the next round
+            // compacts past them.
             store.record_snapshot(from + 99, 1).unwrap();
             store.compact(from + 49).unwrap();
             store.flush().unwrap();
         }
         // Dropping the store waits for its reclaimer.
     }
-    {
-        let db = sled::open(dir.path()).unwrap();
-        let mut generations: Vec<String> = db
-            .tree_names()
-            .iter()
-            .filter_map(|name| std::str::from_utf8(name).ok())
-            .filter(|name| name.starts_with("log."))
-            .map(str::to_owned)
-            .collect();
-        generations.sort();
-        // The third round's (live) and the empty one new runs would go to.
-        assert_eq!(
-            generations,
-            ["log.0000000000000003", "log.0000000000000004"]
-        );
-    }
+    // The third round's (live) and the new one its compaction started.
+    assert_eq!(
+        segments(dir.path()),
+        ["0000000000000003.log", "0000000000000004.log"]
+    );
     let store = LogStore::open(dir.path(), &[1]).unwrap();
     assert_eq!(store.first_index().unwrap(), 251);
     assert_eq!(
@@ -218,13 +219,17 @@ fn compacted_generations_are_dropped_whole_and_the_rest_survives_reopening() {
 }
 
 #[test]
-fn runs_left_behind_by_a_replaced_log_are_never_read_back() {
+fn a_log_replaced_by_a_snapshot_is_never_read_back_from_segments_a_crash_left() {
     let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("wal").join("0000000000000001.log");
+    let kept = dir.path().join("replaced-segment");
     {
         let store = LogStore::open(dir.path(), &[1]).unwrap();
-        let batch: Vec<Entry> = (1..=30).map(|i| entry(i, 1)).collect();
+        let batch: Vec<Entry> = (1..=50).map(|i| entry(i, 1)).collect();
         store.append(&batch).unwrap();
         store.flush().unwrap();
+        std::fs::copy(&old, &kept).unwrap();
+        // The leader's log differs after 40: its snapshot replaces ours.
         let mut meta = SnapshotMetadata {
             index: 40,
             term: 2,
@@ -232,24 +237,112 @@ fn runs_left_behind_by_a_replaced_log_are_never_read_back() {
         };
         meta.mut_conf_state().voters = vec![1];
         store.apply_snapshot(&meta).unwrap();
-        store.append(&[entry(41, 2), entry(42, 2)]).unwrap();
         store.flush().unwrap();
     }
-    // A crash before the replaced generation was dropped leaves its runs behind; this
-    // one would overlap the new log.
+    // A crash before the replaced segment was deleted leaves it behind.
+    std::fs::copy(&kept, &old).unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
-        let replaced = db.open_tree("log.0000000000000001").unwrap();
-        let (key, run) = stored_run(35..=50, 1);
-        replaced.insert(key, run).unwrap();
-        db.flush().unwrap();
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        assert_eq!(store.first_index().unwrap(), 41);
+        assert_eq!(
+            store.last_index().unwrap(),
+            40,
+            "entries 41..=50 were replaced"
+        );
+        store.append(&[entry(41, 2)]).unwrap();
+        store.flush().unwrap();
     }
-    let store = LogStore::open(dir.path(), &[1]).unwrap();
-    assert_eq!(store.first_index().unwrap(), 41);
-    assert_eq!(
-        entries(&store, 41, 43).unwrap(),
-        vec![entry(41, 2), entry(42, 2)]
+    assert!(
+        !old.exists(),
+        "the replaced segment goes once the log is durable"
     );
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(entries(&store, 41, 42).unwrap(), vec![entry(41, 2)]);
+}
+
+/// The newest segment's path and bytes.
+fn newest_segment(dir: &std::path::Path) -> std::path::PathBuf {
+    let name = segments(dir).pop().unwrap();
+    dir.join("wal").join(name)
+}
+
+#[test]
+fn a_torn_tail_is_cut_off_and_everything_before_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        store.append(&[entry(1, 1), entry(2, 1)]).unwrap();
+        store.flush().unwrap();
+        store.append(&[entry(3, 1), entry(4, 1)]).unwrap();
+        store.flush().unwrap();
+    }
+    // A crash cut the last record short, then left zeroes a filesystem may show past it.
+    let path = newest_segment(dir.path());
+    let len = std::fs::metadata(&path).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(len - 3).unwrap();
+    file.set_len(len + 4096).unwrap();
+    drop(file);
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        assert_eq!(
+            store.last_index().unwrap(),
+            2,
+            "the torn run is gone, no more"
+        );
+        store.append(&[entry(3, 2)]).unwrap();
+        store.flush().unwrap();
+    }
+    // Garbage rather than zeroes: its checksum does not match.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4]);
+    bytes.extend_from_slice(&[7; 40]);
+    std::fs::write(&path, bytes).unwrap();
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(
+        entries(&store, 1, 4).unwrap(),
+        vec![entry(1, 1), entry(2, 1), entry(3, 2)]
+    );
+}
+
+#[test]
+fn a_damaged_record_in_an_older_segment_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        store
+            .append(&(1..=10).map(|i| entry(i, 1)).collect::<Vec<_>>())
+            .unwrap();
+        store.record_snapshot(10, 1).unwrap();
+        store.compact(5).unwrap();
+        store.append(&[entry(11, 1)]).unwrap();
+        store.flush().unwrap();
+    }
+    let names = segments(dir.path());
+    assert_eq!(
+        names.len(),
+        2,
+        "the compaction started a segment: {names:?}"
+    );
+    // A synced segment cannot be torn: a bad byte in it is damage, not a crash.
+    let older = dir.path().join("wal").join(&names[0]);
+    let mut bytes = std::fs::read(&older).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&older, bytes).unwrap();
+    assert!(LogStore::open(dir.path(), &[1]).is_err());
+}
+
+#[test]
+fn a_second_store_cannot_open_a_directory_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert!(matches!(
+        LogStore::open(dir.path(), &[1]),
+        Err(paddock_raft::StoreError::Locked)
+    ));
+    drop(store);
+    LogStore::open(dir.path(), &[1]).unwrap();
 }
 
 fn hard_state(term: u64, vote: u64, commit: u64) -> HardState {
@@ -293,6 +386,31 @@ fn hard_state_survives_reopening_and_commit_never_trails_a_snapshot() {
 }
 
 #[test]
+fn a_snapshot_installed_after_an_unflushed_hard_state_keeps_its_commit_index() {
+    // A Ready whose only change is the commit index is not flushed at once; a snapshot
+    // installed in the next one raises commit and term, and must not be taken back.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        store.append(&[entry(1, 1), entry(2, 1)]).unwrap();
+        store.set_hard_state(&hard_state(1, 1, 1)).unwrap();
+        store.flush().unwrap();
+        store.set_commit(2).unwrap();
+        let mut meta = SnapshotMetadata {
+            index: 20,
+            term: 3,
+            ..Default::default()
+        };
+        meta.mut_conf_state().voters = vec![1];
+        store.apply_snapshot(&meta).unwrap();
+        store.flush().unwrap();
+    }
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(store.hard_state(), hard_state(3, 1, 20));
+    assert_eq!(store.first_index().unwrap(), 21);
+}
+
+#[test]
 fn a_commit_index_beyond_the_surviving_log_is_cut_back_to_its_end() {
     // What a crash can leave when a Ready's hard state reached the disk and the tail of
     // its entries did not.
@@ -321,8 +439,8 @@ fn sized_entry(index: u64, term: u64, len: usize) -> Entry {
 
 #[test]
 fn large_and_many_entries_survive_reopening_and_a_conflicting_suffix() {
-    // One append of many small entries is stored as several runs; entries of 300 KiB are
-    // beyond what sled keeps in its log and go to blob files, which the flush syncs.
+    // Small entries, one of 300 KiB, and a new leader overwriting from the middle of an
+    // append.
     let dir = tempfile::tempdir().unwrap();
     let mut expected: Vec<Entry> = (1..=400).map(|i| sized_entry(i, 1, 100)).collect();
     expected.push(sized_entry(401, 1, 300 << 10));
@@ -331,13 +449,11 @@ fn large_and_many_entries_survive_reopening_and_a_conflicting_suffix() {
         let store = LogStore::open(dir.path(), &[1]).unwrap();
         store.append(&expected).unwrap();
         store.flush().unwrap();
-        let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
-        assert!(blobs > 0, "the 300 KiB entry went to a blob file");
     }
     {
         let store = LogStore::open(dir.path(), &[1]).unwrap();
         assert_eq!(entries(&store, 1, 411).unwrap(), expected);
-        // A new leader overwrites from the middle of a run on.
+        // A new leader overwrites from the middle of an append on.
         let replacement: Vec<Entry> = (150..=160).map(|i| sized_entry(i, 2, 10)).collect();
         store.append(&replacement).unwrap();
         store.flush().unwrap();
@@ -350,9 +466,9 @@ fn large_and_many_entries_survive_reopening_and_a_conflicting_suffix() {
 }
 
 #[test]
-fn a_store_written_with_its_state_in_the_log_tree_is_moved_and_kept() {
-    // The layout before the hard state, membership, snapshot record and truncation
-    // marker had a tree of their own: everything in sled's default tree.
+fn a_sled_store_with_its_state_in_the_log_tree_is_moved_into_segments() {
+    // The oldest sled layout: the hard state, membership, snapshot record and truncation
+    // marker beside the runs in sled's default tree.
     use protobuf::Message;
     let dir = tempfile::tempdir().unwrap();
     {
@@ -391,7 +507,46 @@ fn a_store_written_with_its_state_in_the_log_tree_is_moved_and_kept() {
         let store = LogStore::open(dir.path(), &[9]).unwrap();
         assert_eq!(store.hard_state(), hard_state(3, 2, 14));
     }
-    let db = sled::open(dir.path()).unwrap();
-    assert!(db.get("hs").unwrap().is_none(), "moved out of the log tree");
-    assert!(db.open_tree("meta").unwrap().get("hs").unwrap().is_some());
+    assert!(!dir.path().join("db").exists(), "sled's files are removed");
+    assert_eq!(segments(dir.path()).len(), 1);
+}
+
+#[test]
+fn a_sled_store_with_generation_trees_is_moved_without_a_replaced_log() {
+    // The last sled layout: state in the tree `meta`, runs in generation trees, and the
+    // generations before `gen` left from a log that a leader's snapshot replaced.
+    use protobuf::Message;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("hs", hard_state(2, 1, 42).write_to_bytes().unwrap())
+            .unwrap();
+        let mut trunc = 40u64.to_be_bytes().to_vec();
+        trunc.extend_from_slice(&2u64.to_be_bytes());
+        meta.insert("trunc", trunc).unwrap();
+        meta.insert("gen", &2u64.to_be_bytes()[..]).unwrap();
+        let replaced = db.open_tree("log.0000000000000001").unwrap();
+        let (key, run) = stored_run(35..=50, 1);
+        replaced.insert(key, run).unwrap();
+        let live = db.open_tree("log.0000000000000002").unwrap();
+        for run in [stored_run(41..=42, 2), stored_run(43..=44, 2)] {
+            live.insert(run.0, run.1).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    for voters in [[7], [8]] {
+        let store = LogStore::open(dir.path(), &voters).unwrap();
+        assert_eq!(store.hard_state(), hard_state(2, 1, 42));
+        assert_eq!(store.first_index().unwrap(), 41);
+        assert_eq!(
+            entries(&store, 41, 45).unwrap(),
+            (41..=44).map(|i| entry(i, 2)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            store.initial_state().unwrap().conf_state.voters,
+            voters,
+            "no membership was recorded: the one given is used"
+        );
+    }
 }

@@ -72,7 +72,7 @@ impl EnsembleBuilder {
         self
     }
 
-    /// Keep logs and snapshots in memory instead of sled in a temporary directory.
+    /// Keep logs and snapshots in memory instead of files in a temporary directory.
     /// Restarted nodes still find what they had stored, as with a disk.
     pub fn in_memory(mut self) -> Self {
         self.in_memory = true;

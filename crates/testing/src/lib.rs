@@ -3,7 +3,7 @@
 //!
 //! Theory of operation. [`Ensemble::builder`] starts N real Paddock servers inside the
 //! test process: real sockets on loopback (ports chosen by the OS), real Raft, and
-//! either sled storage in a temporary directory or in-memory storage that survives a
+//! either log and snapshot files in a temporary directory or in-memory storage that survives a
 //! node's restart like a disk would. The test gets a [`Ensemble::connect_string`] for
 //! any ZooKeeper client, and can [`kill`](Ensemble::kill), [`restart`](Ensemble::restart),
 //! [`partition`](Ensemble::partition) and [`heal`](Ensemble::heal) nodes, find the

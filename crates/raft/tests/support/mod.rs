@@ -1,5 +1,5 @@
-//! In-process clusters for the consensus tests: real sockets on loopback, real sled
-//! storage in temporary directories (or memory), a toy state machine that records every
+//! In-process clusters for the consensus tests: real sockets on loopback, real log
+//! files in temporary directories (or memory), a toy state machine that records every
 //! command it applies.
 
 #![allow(dead_code, clippy::unwrap_used, missing_docs)]
