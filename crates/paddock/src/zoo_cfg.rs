@@ -90,7 +90,7 @@ pub struct ZooCfg {
     pub heartbeat_ticks: usize,
     /// `paddock.snapshotEntries` (default 100000).
     pub snapshot_entries: u64,
-    /// `paddock.proposalHoldMs` (default 3; 0 never holds): how long a leader with a full
+    /// `paddock.proposalHoldMs` (default 0: never holds): how long a leader with a full
     /// pipeline holds new proposals so that they are flushed together.
     pub proposal_hold_ms: u64,
     /// `paddock.proposalHoldUncommitted` (default 64): uncommitted entries that make a
@@ -187,7 +187,7 @@ impl ZooCfg {
             election_ticks: 6,
             heartbeat_ticks: 2,
             snapshot_entries: 100_000,
-            proposal_hold_ms: 3,
+            proposal_hold_ms: 0,
             proposal_hold_uncommitted: 64,
             container_check_interval_ms: 60_000,
             fsync_warning_ms: 1000,
@@ -508,7 +508,7 @@ mod tests {
         assert!(cfg.ignored.iter().any(|(_, k)| k == "admin.enableServer"));
         assert_eq!(
             (cfg.proposal_hold_ms, cfg.proposal_hold_uncommitted),
-            (3, 64)
+            (0, 64)
         );
         assert_eq!(cfg.fsync_warning_ms, 1000);
         let slow =
@@ -518,15 +518,15 @@ mod tests {
     }
 
     #[test]
-    fn proposal_hold_can_be_tuned_or_turned_off() {
+    fn proposal_hold_can_be_turned_on_and_tuned() {
         let cfg = ZooCfg::parse(
             "zoo.cfg",
-            "dataDir=/x\nclientPort=1\npaddock.proposalHoldMs=0\npaddock.proposalHoldUncommitted=128\n",
+            "dataDir=/x\nclientPort=1\npaddock.proposalHoldMs=3\npaddock.proposalHoldUncommitted=128\n",
         )
         .unwrap();
         assert_eq!(
             (cfg.proposal_hold_ms, cfg.proposal_hold_uncommitted),
-            (0, 128)
+            (3, 128)
         );
     }
 
