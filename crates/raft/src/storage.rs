@@ -105,7 +105,12 @@ impl Core {
 /// Where the log is kept.
 enum Backend {
     Memory,
-    Disk { wal: Wal, reclaimer: Reclaimer },
+    /// Fields drop in order: the reclaimer finishes deleting segments before the log's
+    /// lock is released, so a store reopened at once never lists a file still going.
+    Disk {
+        reclaimer: Reclaimer,
+        wal: Wal,
+    },
 }
 
 struct Inner {
@@ -227,7 +232,7 @@ impl LogStore {
         }
         let core = Core::restore(checkpoint, replayed.entries, voters);
         let reclaimer = Reclaimer::start()?;
-        Ok(Self::from_parts(core, Backend::Disk { wal, reclaimer }))
+        Ok(Self::from_parts(core, Backend::Disk { reclaimer, wal }))
     }
 
     fn from_parts(core: Core, backend: Backend) -> Self {
