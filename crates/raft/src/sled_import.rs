@@ -17,6 +17,7 @@ use raft::prelude::{ConfState, Entry, HardState, SnapshotMetadata};
 use tracing::{info, warn};
 
 use crate::error::StoreError;
+use crate::wal::decode;
 
 /// What the sled store held.
 #[derive(Debug, Default)]
@@ -33,10 +34,6 @@ pub(crate) struct Imported {
 /// Whether `dir` holds a sled store.
 pub(crate) fn holds_sled(dir: &Path) -> bool {
     dir.join("db").is_file() && dir.join("conf").is_file()
-}
-
-fn decode<M: protobuf::Message>(bytes: &[u8]) -> Result<M, StoreError> {
-    M::parse_from_bytes(bytes).map_err(|e| StoreError::Codec(e.to_string()))
 }
 
 fn decode_run(mut bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {

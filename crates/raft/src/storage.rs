@@ -226,11 +226,7 @@ impl LogStore {
             sled_import::remove(dir);
         }
         let (wal, replayed) = Wal::open(dir)?;
-        let mut checkpoint = replayed.checkpoint.unwrap_or_default();
-        if let Some(hard_state) = replayed.hard_state {
-            checkpoint.hard_state = hard_state;
-        }
-        let core = Core::restore(checkpoint, replayed.entries, voters);
+        let core = Core::restore(replayed.checkpoint, replayed.entries, voters);
         let reclaimer = Reclaimer::start()?;
         Ok(Self::from_parts(core, Backend::Disk { reclaimer, wal }))
     }
@@ -285,7 +281,7 @@ impl LogStore {
     pub fn set_hard_state(&self, hard_state: &HardState) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         if let Backend::Disk { wal, .. } = &mut inner.backend {
-            wal.set_hard_state(hard_state)?;
+            wal.set_hard_state(hard_state);
         }
         inner.core.hard_state = hard_state.clone();
         Ok(())

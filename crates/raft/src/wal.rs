@@ -23,6 +23,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use protobuf::Message;
 use raft::prelude::{ConfState, Entry, HardState, SnapshotMetadata};
 use tracing::warn;
 
@@ -60,16 +61,15 @@ pub(crate) struct Checkpoint {
 /// What replaying the segments found.
 #[derive(Debug, Default)]
 pub(crate) struct Replayed {
-    /// The newest checkpoint, if any was written.
-    pub checkpoint: Option<Checkpoint>,
-    /// The newest hard state (from a checkpoint or a record of its own).
-    pub hard_state: Option<HardState>,
-    /// The live log: contiguous, first index `truncated.0 + 1`.
+    /// The newest checkpoint (all defaults if none was written), with the newest hard
+    /// state, whether that came in the checkpoint or in a record of its own.
+    pub checkpoint: Checkpoint,
+    /// The live log: contiguous, first index `checkpoint.truncated.0 + 1`.
     pub entries: Vec<Entry>,
 }
 
 /// One segment file.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Segment {
     /// Highest entry index it holds (0: none).
     last: u64,
@@ -77,8 +77,20 @@ struct Segment {
     headed: bool,
     /// Everything it holds was replaced by a later checkpoint's reset.
     replaced: bool,
-    /// Bytes on disk or queued.
-    bytes: u64,
+    /// It holds no record yet, on disk or queued.
+    empty: bool,
+}
+
+impl Segment {
+    /// A segment about to be created.
+    fn new() -> Self {
+        Self {
+            last: 0,
+            headed: false,
+            replaced: false,
+            empty: true,
+        }
+    }
 }
 
 /// The segment files of one store: the newest takes appends; records are queued in
@@ -96,7 +108,7 @@ pub(crate) struct Wal {
     /// on disk, each further one to a new segment (a roll).
     pending: Vec<Vec<u8>>,
     /// The hard state to write after everything else queued (only the newest matters).
-    pending_hard_state: Option<Vec<u8>>,
+    pending_hard_state: Option<HardState>,
     /// Holds the directory's lock while open.
     _lock: File,
 }
@@ -112,26 +124,29 @@ fn segment_number(name: &str) -> Option<u64> {
         .flatten()
 }
 
-fn encode<M: protobuf::Message>(m: &M) -> Result<Vec<u8>, StoreError> {
-    m.write_to_bytes()
-        .map_err(|e| StoreError::Codec(e.to_string()))
+fn codec_error(error: protobuf::ProtobufError) -> StoreError {
+    StoreError::Codec(error.to_string())
 }
 
-fn decode<M: protobuf::Message>(bytes: &[u8]) -> Result<M, StoreError> {
-    M::parse_from_bytes(bytes).map_err(|e| StoreError::Codec(e.to_string()))
+/// Appends a u32 length and `m`'s protobuf encoding, written in place.
+fn put_message<M: protobuf::Message>(out: &mut Vec<u8>, m: &M) -> Result<(), StoreError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    m.write_to_vec(out).map_err(codec_error)?;
+    let len = length(out.len() - start - 4)?;
+    out[start..start + 4].copy_from_slice(&len);
+    Ok(())
+}
+
+/// Decodes a protobuf message stored by this log (or by the sled store before it).
+pub(crate) fn decode<M: protobuf::Message>(bytes: &[u8]) -> Result<M, StoreError> {
+    M::parse_from_bytes(bytes).map_err(codec_error)
 }
 
 fn length(len: usize) -> Result<[u8; 4], StoreError> {
     u32::try_from(len)
         .map(u32::to_le_bytes)
         .map_err(|_| StoreError::Corrupt("record over 4 GiB"))
-}
-
-/// Appends one length-prefixed field.
-fn put_field(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), StoreError> {
-    out.extend_from_slice(&length(bytes.len())?);
-    out.extend_from_slice(bytes);
-    Ok(())
 }
 
 /// Reads one length-prefixed field off the front of `bytes`.
@@ -157,12 +172,8 @@ fn take_u64(bytes: &mut &[u8]) -> Result<u64, StoreError> {
 }
 
 /// Entries as one payload: each a length and its protobuf encoding.
-pub(crate) fn encode_entries(entries: &[Entry]) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::new();
-    for entry in entries {
-        put_field(&mut out, &encode(entry)?)?;
-    }
-    Ok(out)
+fn put_entries(out: &mut Vec<u8>, entries: &[Entry]) -> Result<(), StoreError> {
+    entries.iter().try_for_each(|entry| put_message(out, entry))
 }
 
 fn decode_entries(mut bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {
@@ -173,14 +184,13 @@ fn decode_entries(mut bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {
     Ok(entries)
 }
 
-fn encode_checkpoint(checkpoint: &Checkpoint) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![u8::from(checkpoint.reset)];
+fn put_checkpoint(out: &mut Vec<u8>, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+    out.push(u8::from(checkpoint.reset));
     out.extend_from_slice(&checkpoint.truncated.0.to_le_bytes());
     out.extend_from_slice(&checkpoint.truncated.1.to_le_bytes());
-    put_field(&mut out, &encode(&checkpoint.hard_state)?)?;
-    put_field(&mut out, &encode(&checkpoint.conf_state)?)?;
-    put_field(&mut out, &encode(&checkpoint.snapshot)?)?;
-    Ok(out)
+    put_message(out, &checkpoint.hard_state)?;
+    put_message(out, &checkpoint.conf_state)?;
+    put_message(out, &checkpoint.snapshot)
 }
 
 fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint, StoreError> {
@@ -197,16 +207,27 @@ fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint, StoreError> {
     })
 }
 
-/// Frames a record of `kind` onto `out`.
-fn put_record(out: &mut Vec<u8>, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&[kind]);
-    hasher.update(payload);
-    out.extend_from_slice(&length(payload.len() + 1)?);
-    out.extend_from_slice(&hasher.finalize().to_le_bytes());
+/// Frames a record of `kind` onto `out`, its payload written in place by `payload` (no
+/// copy of the entries per append). A payload that fails leaves `out` as it was.
+fn put_record(
+    out: &mut Vec<u8>,
+    kind: u8,
+    payload: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER_LEN]);
     out.push(kind);
-    out.extend_from_slice(payload);
-    Ok(())
+    let framed = payload(out).and_then(|()| {
+        let body = &out[start + HEADER_LEN..];
+        let header = (length(body.len())?, crc32fast::hash(body).to_le_bytes());
+        out[start..start + 4].copy_from_slice(&header.0);
+        out[start + 4..start + HEADER_LEN].copy_from_slice(&header.1);
+        Ok(())
+    });
+    if framed.is_err() {
+        out.truncate(start);
+    }
+    framed
 }
 
 /// Splits the next whole, intact record off `bytes`: `None` at the end or where the rest
@@ -259,15 +280,14 @@ fn replay_records(
                 }
                 splice(&mut replayed.entries, entries)?;
             }
-            KIND_HARD_STATE => replayed.hard_state = Some(decode(payload)?),
+            KIND_HARD_STATE => replayed.checkpoint.hard_state = decode(payload)?,
             KIND_CHECKPOINT => {
                 let checkpoint = decode_checkpoint(payload)?;
                 if checkpoint.reset {
                     replayed.entries.clear();
                     segment.resets = true;
                 }
-                replayed.hard_state = Some(checkpoint.hard_state.clone());
-                replayed.checkpoint = Some(checkpoint);
+                replayed.checkpoint = checkpoint;
             }
             _ => return Err(StoreError::Corrupt("unknown record kind")),
         }
@@ -371,11 +391,11 @@ impl Wal {
                     last: replay.last,
                     headed: replay.headed,
                     replaced: false,
-                    bytes: whole as u64,
+                    empty: whole == 0,
                 },
             ));
         }
-        let truncated = replayed.checkpoint.as_ref().map_or(0, |c| c.truncated.0);
+        let truncated = replayed.checkpoint.truncated.0;
         replayed.entries.retain(|e| e.index > truncated);
         if replayed
             .entries
@@ -393,7 +413,7 @@ impl Wal {
             None => {
                 let file = create_segment(&wal_dir, 1)?;
                 sync_dir(&wal_dir)?;
-                ((1, Segment::default()), file)
+                ((1, Segment::new()), file)
             }
         };
         let wal = Self {
@@ -421,9 +441,11 @@ impl Wal {
         }
         std::fs::create_dir_all(&building)?;
         let mut bytes = Vec::new();
-        put_record(&mut bytes, KIND_CHECKPOINT, &encode_checkpoint(checkpoint)?)?;
+        put_record(&mut bytes, KIND_CHECKPOINT, |out| {
+            put_checkpoint(out, checkpoint)
+        })?;
         for run in entries.chunks(1024) {
-            put_record(&mut bytes, KIND_ENTRIES, &encode_entries(run)?)?;
+            put_record(&mut bytes, KIND_ENTRIES, |out| put_entries(out, run))?;
         }
         let mut file = create_segment(&building, 1)?;
         file.write_all(&bytes)?;
@@ -433,14 +455,17 @@ impl Wal {
         sync_dir(dir)
     }
 
-    fn queue(&mut self, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
+    fn queue(
+        &mut self,
+        kind: u8,
+        payload: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let buffer = self
             .pending
             .last_mut()
             .ok_or(StoreError::Corrupt("no pending buffer"))?;
-        let before = buffer.len();
         put_record(buffer, kind, payload)?;
-        self.newest.1.bytes += (buffer.len() - before) as u64;
+        self.newest.1.empty = false;
         Ok(())
     }
 
@@ -450,16 +475,15 @@ impl Wal {
         let Some(tail) = entries.last() else {
             return Ok(());
         };
-        self.queue(KIND_ENTRIES, &encode_entries(entries)?)?;
+        self.queue(KIND_ENTRIES, |out| put_entries(out, entries))?;
         let newest = &mut self.newest.1;
         newest.last = newest.last.max(tail.index);
         Ok(())
     }
 
     /// Queues the hard state, written after everything else the next flush writes.
-    pub fn set_hard_state(&mut self, hard_state: &HardState) -> Result<(), StoreError> {
-        self.pending_hard_state = Some(encode(hard_state)?);
-        Ok(())
+    pub fn set_hard_state(&mut self, hard_state: &HardState) {
+        self.pending_hard_state = Some(hard_state.clone());
     }
 
     /// Queues a checkpoint, which must carry the newest hard state. With `roll`, a newest
@@ -468,7 +492,7 @@ impl Wal {
     /// replaced.
     pub fn checkpoint(&mut self, checkpoint: &Checkpoint, roll: bool) -> Result<(), StoreError> {
         if roll && self.newest.1.last > 0 {
-            let next = (self.newest.0 + 1, Segment::default());
+            let next = (self.newest.0 + 1, Segment::new());
             let (number, closed) = std::mem::replace(&mut self.newest, next);
             self.older.insert(number, closed);
             self.pending.push(Vec::new());
@@ -478,13 +502,13 @@ impl Wal {
                 segment.replaced = true;
             }
         }
-        if self.newest.1.bytes == 0 {
+        if self.newest.1.empty {
             self.newest.1.headed = true;
         }
         // The checkpoint carries the newest hard state: a queued older one written after
         // it would take back what it records (a commit index raised to a snapshot's).
         self.pending_hard_state = None;
-        self.queue(KIND_CHECKPOINT, &encode_checkpoint(checkpoint)?)
+        self.queue(KIND_CHECKPOINT, |out| put_checkpoint(out, checkpoint))
     }
 
     /// Whether a flush would write anything.
@@ -498,7 +522,9 @@ impl Wal {
     /// them (see [`delete_segments`]).
     pub fn flush(&mut self, truncated: u64) -> Result<Vec<PathBuf>, StoreError> {
         if let Some(hard_state) = self.pending_hard_state.take() {
-            self.queue(KIND_HARD_STATE, &hard_state)?;
+            self.queue(KIND_HARD_STATE, |out| {
+                hard_state.write_to_vec(out).map_err(codec_error)
+            })?;
         }
         let buffers = std::mem::replace(&mut self.pending, vec![Vec::new()]);
         // Each buffer after the first heads a segment a roll started; rolls number them
