@@ -41,8 +41,12 @@ pub(crate) enum ToApplier<O> {
     /// Proposals of this node about to enter Raft together, by sequence number: one
     /// message per batch, so the applier wakes once per batch rather than per proposal.
     Register(Vec<(u64, Waiting<O>)>),
-    /// Committed entries, durable, in log order.
-    Entries(Vec<Entry>),
+    /// Committed entries, durable, in log order, with the waiters registered since the
+    /// last message: one message, so a commit wakes the applier once, not twice.
+    Entries {
+        waiting: Vec<(u64, Waiting<O>)>,
+        entries: Vec<Entry>,
+    },
     /// Complete `reply` once the applied index reaches `index`.
     Read {
         index: u64,
@@ -208,7 +212,8 @@ impl<S: StateMachine> Applier<S> {
     fn handle(&mut self, message: ToApplier<S::Output>) {
         match message {
             ToApplier::Register(waiting) => self.pending.extend(waiting),
-            ToApplier::Entries(entries) => {
+            ToApplier::Entries { waiting, entries } => {
+                self.pending.extend(waiting);
                 for entry in entries {
                     self.apply(entry);
                 }

@@ -853,7 +853,10 @@ impl<O: Send + 'static> ReadyLoop<O> {
 
     fn apply(&mut self, entries: Vec<Entry>) {
         if !entries.is_empty() {
-            self.tell_applier(ToApplier::Entries(entries));
+            let waiting = std::mem::take(&mut self.registering);
+            let _ = self
+                .to_applier
+                .send(ToApplier::Entries { waiting, entries });
         }
     }
 
