@@ -12,8 +12,11 @@
 # them, the write gap when the leader is killed with SIGKILL under load, and this
 # machine's floors: fsync + loopback round trips for a write (and the same with the
 # second of three concurrent fsyncs, what a three-replica commit on one disk waits for,
-# and with the durable append of Paddock's log store in place of the bare fsync), and
-# one frame written on each of the watchers' connections (no server) for the fan-out.
+# and with the durable append of Paddock's log store in place of the bare fsync; and a
+# quorum write's messages and fsyncs alone between a client, a leader and two followers,
+# each a thread, which adds the wake-ups three servers on one machine pay), and one frame
+# written on each of the watchers' connections (no server) for the fan-out. The single
+# client connects to the leader on both systems, as those floors assume.
 #
 #   benches/compare.sh [--repeats N] [--quick] [--fill N] [--no-workloads]
 #
@@ -169,7 +172,7 @@ fsync_totals() {
 # (user + system over the run's warm-up and measurement, all three servers), the share
 # of the machine's CPU time the hypervisor stole meanwhile in percent, the servers'
 # mean log fsync time in ms (as their mntr reports it), and the bytes they wrote to disk
-# per op (all three servers).
+# per op (all three servers). CONNECT, when set, replaces the three servers' connect string.
 run() {
     local name=$1 label=$2 repeat=$3; shift 3
     local json before after stat_before stat_after written
@@ -177,7 +180,7 @@ run() {
     written=$(disk_bytes "$name")
     before=$(cpu_ticks "$name")
     stat_before=$(head -1 /proc/stat)
-    json=$("$BENCH" --connect "$(connect_string "$name")" --json --root "/bench-$label-$repeat" "$@" 2>/dev/null) || { echo "$name $label failed" >&2; return 0; }
+    json=$("$BENCH" --connect "${CONNECT:-$(connect_string "$name")}" --json --root "/bench-$label-$repeat" "$@" 2>/dev/null) || { echo "$name $label failed" >&2; return 0; }
     stat_after=$(head -1 /proc/stat)
     after=$(cpu_ticks "$name")
     written=$(($(disk_bytes "$name") - written))
@@ -205,7 +208,9 @@ workload() {
     case "$label" in
         create|ephemeral-churn) run "$name" "$label" "$r" "${shape[@]}" --workload "$label" ;;
         set|get|exists|mixed) run "$name" "$label" "$r" "${shape[@]}" --workload "$label" --znodes 10000 ;;
-        single-create) run "$name" "$label" "$r" --clients 1 --inflight 1 --duration "$duration" --warmup "$warmup" --workload create ;;
+        # At the leader, as the floor assumes: from a follower both systems add a hop.
+        single-create) CONNECT=127.0.0.1:${CLIENT_PORTS[$name,$(wait_leader "$name")]} \
+            run "$name" "$label" "$r" --clients 1 --inflight 1 --duration "$duration" --warmup "$warmup" --workload create ;;
         connect) run "$name" "$label" "$r" --clients 4 --inflight 1 --duration "$duration" --warmup 1 --workload connect ;;
         watch-fanout) run "$name" "$label" "$r" --clients "$watchers" --workload watch-fanout ;;
     esac
@@ -332,7 +337,9 @@ def stolen(name):
 p, z = stolen("paddock"), stolen("zookeeper")
 print(f"| CPU time taken by the hypervisor (steal) during the runs, % (median) | {p:.1f} | {z:.1f} | |")
 p, z = med("single-create", "paddock", 1), med("single-create", "zookeeper", 1)
-print(f"| single client create p50 ms (floor {floor['write_floor_ms']:.3f}: fsync {floor['fsync_ms']:.3f} + 2 x RTT {floor['loopback_rtt_ms']:.3f}; with two of three replicas' concurrent fsyncs on this disk {floor['quorum_fsync_ms']:.3f} for the fsync: {floor['quorum_write_floor_ms']:.3f}; with Paddock's log store append {floor['log_flush_ms']:.3f}: {floor['log_write_floor_ms']:.3f}) | {p:.3f} | {z:.3f} | {paired('single-create', 1)} |")
+print(f"| single client create at the leader, p50 ms (floor {floor['write_floor_ms']:.3f}: fsync {floor['fsync_ms']:.3f} + 2 x RTT {floor['loopback_rtt_ms']:.3f}; with two of three replicas' concurrent fsyncs on this disk {floor['quorum_fsync_ms']:.3f} for the fsync: {floor['quorum_write_floor_ms']:.3f}; with Paddock's log store append {floor['log_flush_ms']:.3f}: {floor['log_write_floor_ms']:.3f}) | {p:.3f} | {z:.3f} | {paired('single-create', 1)} |")
+r = floor['replicated_write_floor_ms']
+print(f"| single client create at the leader over the replicated-write floor ({r:.3f} ms: a quorum write's messages and fsyncs alone, client, leader and two followers each a thread) | {p / r:.2f} | {z / r:.2f} | |")
 p, z = med("watch-fanout", "paddock", 3), med("watch-fanout", "zookeeper", 3)
 f = med("fanout", "floor", 3)
 print(f"| watch fan-out, all notifications delivered, ms (floor {f:.1f}: one frame written on each connection, no server) | {p:.1f} | {z:.1f} | {paired('watch-fanout', 3)} |")

@@ -2,7 +2,8 @@
 //! round trip every replicated write pays, the time until two of three replicas appending
 //! at once on this one disk have synced (a three-node cluster on one machine commits then,
 //! and the disk overlaps their flushes only in part), the durable append of Paddock's own
-//! log store (a record appended to its segment file and synced, what each replica pays), and the
+//! log store (a record appended to its segment file and synced, what each replica pays), a
+//! quorum write's messages and fsyncs alone between threads (see `quorum_write`), and the
 //! cost of delivering one notification frame on each of W loopback TCP connections, which
 //! every watch fan-out pays.
 
@@ -28,6 +29,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let log_flush = median_ms(log_flushes(args)?);
     let rtt = median_ms(round_trips().await?);
     let fanout = median_ms(fanout(args).await?);
+    let data_dir = args.data_dir.clone();
+    let replicated =
+        tokio::task::spawn_blocking(move || crate::quorum_write::samples(&data_dir, 500)).await??;
+    let replicated = median_ms(replicated);
     Ok(Report {
         stats: Stats::default(),
         elapsed: Duration::ZERO,
@@ -45,6 +50,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             // what a Paddock write pays before any consensus or server work.
             ("log_flush_ms".into(), log_flush),
             ("log_write_floor_ms".into(), log_flush + 2.0 * rtt),
+            // Nothing but a quorum commit's messages and fsyncs between a client, a leader
+            // and two followers, each its own thread: adds the wake-ups a cluster on one
+            // machine pays, which the sums above leave out.
+            ("replicated_write_floor_ms".into(), replicated),
             ("fanout_floor_ms".into(), fanout),
             ("watchers".into(), args.clients as f64),
         ],

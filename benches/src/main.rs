@@ -7,6 +7,7 @@
 
 mod conn;
 mod floor;
+mod quorum_write;
 mod soak;
 mod stats;
 mod workloads;
@@ -39,8 +40,9 @@ pub enum Workload {
     /// Continuous writes counted per 100 ms window, to show the gap while a node dies.
     Failover,
     /// This machine's floor: median write+fdatasync of 100 bytes (in --data-dir), median
-    /// loopback TCP round trip, and the time to deliver one notification frame on each
-    /// of --clients loopback connections. Needs no server.
+    /// loopback TCP round trip, a bare quorum write between a client, a leader and two
+    /// followers (threads), and the time to deliver one notification frame on each of
+    /// --clients loopback connections. Needs no server.
     Floor,
     /// The sending end of the floor's fan-out probe (started by `floor` itself).
     #[value(hide = true)]
