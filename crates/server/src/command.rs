@@ -37,16 +37,29 @@ fn identities(auth: &[Id]) -> Vec<pb::Identity> {
         .collect()
 }
 
-/// The log entry for a client write sent by connection `owner`.
+/// The log entry for a write on behalf of session `session_id` (connection `owner`).
 pub fn write(time_ms: i64, session_id: i64, owner: u64, auth: &[Id], request: &Request) -> Vec<u8> {
     let mut body = Vec::with_capacity(64);
     body.put_i32(request.op_code().code());
     request.write_to(&mut body);
+    write_encoded(time_ms, session_id, owner, auth, Bytes::from(body))
+}
+
+/// The log entry for a client write that arrived as `encoded`: its op code and request
+/// as the client framed them (the packet after the xid). They decode to the same request
+/// they did when the connection read them, so a write is not encoded a second time.
+pub fn write_encoded(
+    time_ms: i64,
+    session_id: i64,
+    owner: u64,
+    auth: &[Id],
+    encoded: Bytes,
+) -> Vec<u8> {
     pb::Command {
         time_ms,
         session_id,
         auth: identities(auth),
-        op: Some(pb::command::Op::Request(Bytes::from(body))),
+        op: Some(pb::command::Op::Request(encoded)),
         owner,
     }
     .encode_to_vec()

@@ -357,7 +357,7 @@ async fn run(
                 break;
             }
             Ok(Some(Ok(Frame::FourLetterWord(_)))) => break,
-            Ok(Some(Ok(Frame::Packet(payload)))) => payload,
+            Ok(Some(Ok(Frame::Packet(payload)))) => payload.freeze(),
         };
         ctx.shared
             .metrics
@@ -381,7 +381,9 @@ async fn run(
                         }
                     }
                 }
-                let pending = admit(ctx, session.id, packet, &mut auth, handle).await;
+                // The packet after its xid: the op code and request, logged as sent.
+                let encoded = payload.slice(payload.len().min(4)..);
+                let pending = admit(ctx, session.id, packet, encoded, &mut auth, handle).await;
                 if matches!(pending, Pending::Read { .. }) {
                     reads_unserved.send_modify(|unserved| *unserved += 1);
                 }
@@ -472,6 +474,7 @@ async fn admit(
     ctx: &Context,
     session_id: i64,
     packet: RequestPacket,
+    encoded: Bytes,
     auth: &mut Arc<Vec<Id>>,
     handle: &ConnHandle,
 ) -> Pending {
@@ -515,15 +518,16 @@ async fn admit(
                 },
             }
         }
-        request @ (Request::Create(_)
+        Request::Create(_)
         | Request::Create2(_)
         | Request::CreateContainer(_)
         | Request::CreateTtl(_)
         | Request::Delete(_)
         | Request::SetData(_)
         | Request::SetAcl(_)
-        | Request::Multi(_)) => {
-            let entry = command::write(now_ms(), session_id, handle.info.owner, auth, &request);
+        | Request::Multi(_) => {
+            let entry =
+                command::write_encoded(now_ms(), session_id, handle.info.owner, auth, encoded);
             match ctx.proposer.submit(entry).await {
                 Ok(result) => Pending::Write { xid, result },
                 Err(_) => Pending::Ready {
