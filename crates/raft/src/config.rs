@@ -40,8 +40,9 @@ pub struct RaftConfig {
     pub apply_lag_max: u64,
     /// Messages queued per peer before new ones are dropped (Raft resends).
     pub peer_queue_len_max: usize,
-    /// Flush all entries of a Ready with one fsync (true, the default) or each entry on
-    /// its own (false; only for measuring what group commit buys).
+    /// Flush the log on the writer thread, all Readies queued since the last flush with
+    /// one fsync (true, the default), or each entry on its own on the Ready loop's thread
+    /// (false; only for measuring what group commit buys).
     pub group_commit: bool,
     /// A leader with at least this many entries appended but not yet committed (its
     /// pipeline already full of work) holds new proposals back for `proposal_hold`, so

@@ -4,8 +4,9 @@
 //! replica applies the committed command to its state machine, durably, in order". A
 //! [`RaftNode`] drives tikv raft-rs's `RawNode` in one Ready loop on its own thread:
 //! ticks, peer messages, proposals, read-index requests. Each Ready is persisted to the
-//! [`LogStore`] (append-only segment files, one fsync per Ready: group commit) before any message that depends
-//! on it is sent (a leader with a full pipeline holds new proposals for a moment so the
+//! [`LogStore`] (append-only segment files, flushed by a writer thread while the loop goes
+//! on, one fsync for all the Readies queued meanwhile: group commit) before any message
+//! that depends on it is sent (a leader with a full pipeline holds new proposals for a moment so the
 //! next Ready carries more of them); committed entries go to the applier thread, which
 //! feeds the [`StateMachine`], answers the proposer on this node, completes read-index
 //! waits and takes snapshots into the [`SnapshotStore`], after which the log is
@@ -29,6 +30,7 @@ mod config;
 mod error;
 mod faults;
 mod hold;
+mod log_writer;
 mod logger;
 mod node;
 mod sled_import;

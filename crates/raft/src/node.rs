@@ -2,13 +2,16 @@
 //! layer above uses to propose, read linearizably and watch the node's role.
 //!
 //! The Ready loop runs on its own thread (with a small single-threaded runtime for its
-//! timers, its channels and the peer links), so a blocking fsync only ever delays
-//! consensus itself, and a peer message reaches Raft, or leaves it, without a wake-up
-//! of another thread. The links get a turn before every flush, so a leader's appends
-//! are on the wire while it persists them. Each Ready is handled in raft-rs's
-//! documented order; the rule is written at each step.
+//! timers, its channels and the peer links), so a peer message reaches Raft, or leaves
+//! it, without a wake-up of another thread. The log is flushed by a writer thread
+//! ([`crate::log_writer`]) while the loop goes on (raft-rs's asynchronous Ready): the
+//! messages that depend on a Ready being durable wait for the writer's report, and
+//! raft-rs hands out for applying only entries this node has made durable. The links
+//! get a turn before a flush is asked for, so a leader's appends are on the wire while it
+//! persists them. Each Ready is handled in raft-rs's documented order; the rule is
+//! written at each step.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
@@ -28,6 +31,7 @@ use crate::config::RaftConfig;
 use crate::error::{ProposeError, ReadError, StartError};
 use crate::faults::Faults;
 use crate::hold::ProposalHold;
+use crate::log_writer::{LogWriter, Persisted};
 use crate::logger::raft_logger;
 use crate::snapshot_store::SnapshotStore;
 use crate::state_machine::StateMachine;
@@ -319,6 +323,8 @@ impl<O: Send + 'static> RaftNode<O> {
             .spawn(move || applier.run(applier_inbox))
             .map_err(StartError::Thread)?;
 
+        let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
+        let writer = LogWriter::start(id, log.clone(), persisted_tx).map_err(StartError::Thread)?;
         let hold = ProposalHold::new(config.proposal_hold_uncommitted, config.proposal_hold);
         let ready_loop = ReadyLoop {
             raw,
@@ -343,6 +349,9 @@ impl<O: Send + 'static> RaftNode<O> {
             unwritten: false,
             forwarded: Vec::new(),
             hold,
+            writer,
+            unpersisted: VecDeque::new(),
+            durable: 0,
         };
         let raft_thread = std::thread::Builder::new()
             .name(format!("paddock-raft-{id}"))
@@ -353,6 +362,7 @@ impl<O: Send + 'static> RaftNode<O> {
                     proposal_rx,
                     control_rx,
                     from_applier_rx,
+                    persisted_rx,
                 )
             })
             .map_err(StartError::Thread)?;
@@ -519,6 +529,23 @@ struct ReadyLoop<O> {
     forwarded: Vec<Message>,
     /// Whether new proposals wait for the pipeline to drain a little.
     hold: ProposalHold,
+    /// Flushes the log on a thread of its own.
+    writer: LogWriter,
+    /// Readies handed to raft-rs whose persistence is not yet acknowledged to it, in
+    /// order, with the messages that must wait for it.
+    unpersisted: VecDeque<Unpersisted>,
+    /// The highest Ready number known durable.
+    durable: u64,
+}
+
+/// A Ready advanced before it was durable.
+struct Unpersisted {
+    number: u64,
+    /// It had something to make durable (entries, a snapshot, a term or vote), flushed
+    /// by the writer; otherwise it is done once every Ready before it is.
+    synced: bool,
+    /// Messages sent only once it is durable (a follower's acknowledgements and votes).
+    messages: Vec<Message>,
 }
 
 impl<O: Send + 'static> ReadyLoop<O> {
@@ -529,6 +556,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
         mut proposals: mpsc::Receiver<Proposal<O>>,
         mut control: mpsc::Receiver<Control>,
         mut from_applier: mpsc::UnboundedReceiver<FromApplier>,
+        mut persisted: mpsc::UnboundedReceiver<Persisted>,
     ) {
         runtime.block_on(async {
             let mut ticker = tokio::time::interval(self.config.tick);
@@ -549,6 +577,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
                     Some(proposal) = proposals.recv(), if !saturated => self.on_proposal(proposal),
                     Some(command) = control.recv() => self.on_control(command),
                     Some(report) = from_applier.recv() => self.on_applier(report),
+                    Some(flushed) = persisted.recv() => self.on_persisted(flushed),
                     else => break,
                 }
                 // Take whatever else is waiting, so one Ready (one fsync) covers it all.
@@ -568,6 +597,10 @@ impl<O: Send + 'static> ReadyLoop<O> {
                     }
                     if let Ok(report) = from_applier.try_recv() {
                         self.on_applier(report);
+                        progressed = true;
+                    }
+                    if let Ok(flushed) = persisted.try_recv() {
+                        self.on_persisted(flushed);
                         progressed = true;
                     }
                     if !progressed {
@@ -909,7 +942,8 @@ impl<O: Send + 'static> ReadyLoop<O> {
             Some((meta.index, meta.term))
         };
 
-        // 3./4. New entries and hard state, then one flush: group commit.
+        // 3./4. New entries and hard state, queued in the store (raft-rs reads them back
+        // from it at once).
         if self.config.group_commit {
             self.log.append(ready.entries())?;
         } else {
@@ -921,17 +955,25 @@ impl<O: Send + 'static> ReadyLoop<O> {
         if let Some(hard_state) = ready.hs() {
             self.log.set_hard_state(hard_state)?;
         }
-        // raft-rs says when durability matters: new entries, a snapshot, or a term or
-        // vote change. A hard state whose only change is the commit index can wait for
-        // the next flush (a lost commit index is learned again from the leader).
-        if ready.must_sync() {
-            self.log.flush()?;
+
+        // A snapshot (rare) is made durable here, with everything queued before it, and
+        // so is every Ready when each entry is flushed on its own.
+        let synchronous = snapshot_id.is_some() || !self.config.group_commit;
+        if synchronous {
+            // raft-rs says when durability matters: new entries, a snapshot, or a term
+            // or vote change. A hard state whose only change is the commit index can
+            // wait (a lost commit index is learned again from the leader).
+            if ready.must_sync() || !self.unpersisted.is_empty() {
+                self.log.flush()?;
+                self.durable = ready.number();
+                self.release_persisted();
+            }
+            // 5. Only now may messages that depend on the persisted state go out.
+            self.send(ready.take_persisted_messages());
         }
 
-        // 5. Only now may messages that depend on the persisted state go out.
-        self.send(ready.take_persisted_messages());
-
-        // 6. Apply: the snapshot first, then committed entries, in log order.
+        // 6. Apply: the snapshot first, then committed entries, in log order. raft-rs
+        // hands out only entries this node has made durable.
         if let Some(id) = snapshot_id {
             self.tell_applier(ToApplier::Restore(id));
         }
@@ -954,17 +996,65 @@ impl<O: Send + 'static> ReadyLoop<O> {
             }
         }
 
-        // 7. Advance; the light ready carries commits learned while persisting.
-        let mut light = self.raw.advance_append(ready);
-        if let Some(commit) = light.commit_index() {
-            // No fsync needed: a lost commit index is re-learned from the leader, and
-            // snapshots record their own index as committed.
-            self.log.set_commit(commit)?;
+        if synchronous {
+            // 7. Advance; the light ready carries commits learned while persisting.
+            let mut light = self.raw.advance_append(ready);
+            if let Some(commit) = light.commit_index() {
+                // No fsync needed: a lost commit index is re-learned from the leader, and
+                // snapshots record their own index as committed.
+                self.log.set_commit(commit)?;
+            }
+            self.send(light.take_messages());
+            self.apply(light.take_committed_entries());
+        } else {
+            // 5./7. The writer thread makes it durable; this loop goes on meanwhile, and
+            // the messages that depend on it wait for its report (`on_persisted`).
+            let number = ready.number();
+            let synced = ready.must_sync();
+            let messages = ready.take_persisted_messages();
+            self.raw.advance_append_async(ready);
+            if synced {
+                self.writer.request(number);
+            }
+            self.unpersisted.push_back(Unpersisted {
+                number,
+                synced,
+                messages,
+            });
+            self.release_persisted();
         }
-        self.send(light.take_messages());
-        self.apply(light.take_committed_entries());
         self.publish_status();
         Ok(())
+    }
+
+    /// The writer made every Ready up to a number durable (or the store failed).
+    fn on_persisted(&mut self, flushed: Persisted) {
+        match flushed {
+            Ok(number) => {
+                self.durable = self.durable.max(number);
+                self.raw.on_persist_ready(number);
+                self.release_persisted();
+            }
+            Err(error) => {
+                error!(node = self.config.id, %error, "storage failed; stopping the node");
+                self.stopping = true;
+            }
+        }
+    }
+
+    /// Tells raft-rs of the Readies now durable, in order, and sends the messages that
+    /// waited for them.
+    fn release_persisted(&mut self) {
+        while let Some(front) = self.unpersisted.front() {
+            if front.synced && front.number > self.durable {
+                break;
+            }
+            let Some(done) = self.unpersisted.pop_front() else {
+                break;
+            };
+            self.raw.on_persist_ready(done.number);
+            self.send(done.messages);
+        }
     }
 
     fn publish_status(&self) {

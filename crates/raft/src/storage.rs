@@ -3,8 +3,11 @@
 //!
 //! Every mutation updates the in-memory core at once (raft-rs reads back what it just
 //! appended) and queues the same change as a record; [`LogStore::flush`] writes what is
-//! queued and fsyncs once. The Ready loop calls it once per Ready: group commit. Nothing
-//! the node acknowledges depends on a change that has not been flushed.
+//! queued and fsyncs once. It takes the queue under the store's lock and writes without
+//! it, so raft-rs reads and appends go on while the disk syncs (the Ready loop has a
+//! thread flush for it); flushes run one at a time, so one that returns has made durable
+//! everything queued before it began. Nothing the node acknowledges depends on a change
+//! that has not been flushed.
 //!
 //! Records are replayed in order on opening, so any prefix of them surviving a crash is a
 //! state Raft allows: entries nobody was told are stored, a vote not yet sent, a commit
@@ -18,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError};
 use tracing::{debug, warn};
@@ -26,7 +29,7 @@ use tracing::{debug, warn};
 use crate::error::StoreError;
 use crate::sled_import;
 use crate::summary::DurationSummary;
-use crate::wal::{Checkpoint, Wal, delete_segments};
+use crate::wal::{Checkpoint, SegmentWriter, Wal, delete_segments};
 
 /// The log as raft-rs sees it, held in memory.
 #[derive(Default)]
@@ -173,6 +176,10 @@ impl Drop for Reclaimer {
 /// Ready loop makes, durable at [`flush`](LogStore::flush). Cloning shares the store.
 #[derive(Clone)]
 pub struct LogStore {
+    /// The segment file end (none in memory), held for a whole flush: flushes run one at
+    /// a time, and the store's lock is free while one writes. Declared first, so the file
+    /// is closed before the directory's lock (in `inner`) is released.
+    writer: Arc<Mutex<Option<SegmentWriter>>>,
     inner: Arc<RwLock<Inner>>,
     /// How long each flush that wrote something took, write and fsync together: what
     /// `mntr` reports as ZooKeeper's `fsynctime`.
@@ -203,7 +210,7 @@ impl LogStore {
             conf_state: ConfState::from((voters.to_vec(), Vec::<u64>::new())),
             ..Core::default()
         };
-        Self::from_parts(core, Backend::Memory)
+        Self::from_parts(core, Backend::Memory, None)
     }
 
     /// Opens (or creates) the store in `dir`. A new store starts with `voters` as its
@@ -225,15 +232,20 @@ impl LogStore {
             // Moved into segment files (now or by an opening that stopped before this).
             sled_import::remove(dir);
         }
-        let (wal, replayed) = Wal::open(dir)?;
+        let (wal, writer, replayed) = Wal::open(dir)?;
         let core = Core::restore(replayed.checkpoint, replayed.entries, voters);
         let reclaimer = Reclaimer::start()?;
-        Ok(Self::from_parts(core, Backend::Disk { reclaimer, wal }))
+        Ok(Self::from_parts(
+            core,
+            Backend::Disk { reclaimer, wal },
+            Some(writer),
+        ))
     }
 
-    fn from_parts(core: Core, backend: Backend) -> Self {
+    fn from_parts(core: Core, backend: Backend, writer: Option<SegmentWriter>) -> Self {
         Self {
             inner: Arc::new(RwLock::new(Inner { core, backend })),
+            writer: Arc::new(Mutex::new(writer)),
             flush_times: Arc::default(),
             slow_flush: SLOW_FLUSH_DEFAULT,
         }
@@ -364,18 +376,27 @@ impl LogStore {
     }
 
     /// Makes every change so far durable: one write and one fsync (two when a compaction
-    /// started a new segment).
+    /// started a new segment). Safe to call from any thread, while the store is read and
+    /// written: those changes wait for the next flush.
     pub fn flush(&self) -> Result<(), StoreError> {
-        let mut inner = self.inner.write();
-        let Inner { core, backend } = &mut *inner;
-        let Backend::Disk { wal, reclaimer } = backend else {
+        // Held first: a flush still writing finishes before this one takes the queue.
+        let mut writer = self.writer.lock();
+        let Some(writer) = writer.as_mut() else {
             return Ok(());
         };
-        if !wal.is_dirty() {
+        let batch = {
+            let mut inner = self.inner.write();
+            let Inner { core, backend } = &mut *inner;
+            let Backend::Disk { wal, .. } = backend else {
+                return Ok(());
+            };
+            wal.take(core.truncated.0)?
+        };
+        let Some(batch) = batch else {
             return Ok(());
-        }
+        };
         let started = Instant::now();
-        let obsolete = wal.flush(core.truncated.0)?;
+        writer.write(&batch)?;
         let took = started.elapsed();
         self.flush_times.record(took);
         if exceeds(took, self.slow_flush) {
@@ -385,8 +406,10 @@ impl LogStore {
                  waiting for it was delayed as long"
             );
         }
-        if !obsolete.is_empty() {
-            reclaimer.send(Reclaim::Segments(obsolete));
+        if !batch.obsolete.is_empty()
+            && let Backend::Disk { reclaimer, .. } = &self.inner.read().backend
+        {
+            reclaimer.send(Reclaim::Segments(batch.obsolete));
         }
         Ok(())
     }

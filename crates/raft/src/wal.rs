@@ -94,11 +94,9 @@ impl Segment {
 }
 
 /// The segment files of one store: the newest takes appends; records are queued in
-/// memory and written by [`Wal::flush`].
+/// memory, taken by [`Wal::take`] and written by a [`SegmentWriter`].
 pub(crate) struct Wal {
     dir: PathBuf,
-    /// The newest segment on disk, open for appending.
-    file: File,
     /// The newest segment (its number and state): on disk, or created by the next flush
     /// after a roll.
     newest: (u64, Segment),
@@ -111,6 +109,25 @@ pub(crate) struct Wal {
     pending_hard_state: Option<HardState>,
     /// Holds the directory's lock while open.
     _lock: File,
+}
+
+/// What one flush writes, taken from the queue at once so it can be written without the
+/// store's lock held.
+pub(crate) struct Batch {
+    /// Record bytes: the first buffer goes to the newest segment on disk, each further
+    /// one heads a new segment (a roll).
+    buffers: Vec<Vec<u8>>,
+    /// The number of the segment the first buffer goes to.
+    first_segment: u64,
+    /// Segments no longer needed once this batch is durable.
+    pub(crate) obsolete: Vec<PathBuf>,
+}
+
+/// The file end of the log: the newest segment on disk, open for appending. Flushes go
+/// through it one at a time.
+pub(crate) struct SegmentWriter {
+    dir: PathBuf,
+    file: File,
 }
 
 fn segment_name(number: u64) -> String {
@@ -333,7 +350,7 @@ impl Wal {
 
     /// Opens the segments under `dir` (creating the first if there are none) and replays
     /// them. A torn tail of the newest segment is cut off.
-    pub fn open(dir: &Path) -> Result<(Self, Replayed), StoreError> {
+    pub fn open(dir: &Path) -> Result<(Self, SegmentWriter, Replayed), StoreError> {
         let wal_dir = dir.join(WAL_DIR);
         if !wal_dir.is_dir() {
             std::fs::create_dir_all(&wal_dir)?;
@@ -416,16 +433,19 @@ impl Wal {
                 ((1, Segment::new()), file)
             }
         };
+        let writer = SegmentWriter {
+            dir: wal_dir.clone(),
+            file,
+        };
         let wal = Self {
             dir: wal_dir,
-            file,
             newest,
             older,
             pending: vec![Vec::new()],
             pending_hard_state: None,
             _lock: lock,
         };
-        Ok((wal, replayed))
+        Ok((wal, writer, replayed))
     }
 
     /// Writes a new log in `dir` holding `checkpoint` and `entries`, all at once: it is
@@ -516,11 +536,15 @@ impl Wal {
         self.pending_hard_state.is_some() || self.pending.iter().any(|b| !b.is_empty())
     }
 
-    /// Writes everything queued and syncs it, then returns the segments no longer needed:
-    /// older than the newest one headed by a checkpoint, and holding only entries at or
-    /// below `truncated` (the durable truncation marker) or replaced. The caller deletes
-    /// them (see [`delete_segments`]).
-    pub fn flush(&mut self, truncated: u64) -> Result<Vec<PathBuf>, StoreError> {
+    /// Takes everything queued (`None` if nothing is) for a [`SegmentWriter`] to write,
+    /// with the segments no longer needed once it is durable: older than the newest one
+    /// headed by a checkpoint, and holding only entries at or below `truncated` (the
+    /// truncation marker, durable with this batch) or replaced. The caller deletes them
+    /// after the write (see [`delete_segments`]).
+    pub fn take(&mut self, truncated: u64) -> Result<Option<Batch>, StoreError> {
+        if !self.is_dirty() {
+            return Ok(None);
+        }
         if let Some(hard_state) = self.pending_hard_state.take() {
             self.queue(KIND_HARD_STATE, |out| {
                 hard_state.write_to_vec(out).map_err(codec_error)
@@ -530,21 +554,11 @@ impl Wal {
         // Each buffer after the first heads a segment a roll started; rolls number them
         // one after another, up to the newest.
         let rolls = buffers.len() as u64 - 1;
-        for (i, buffer) in buffers.into_iter().enumerate() {
-            if i > 0 {
-                // The segment before is complete and synced before a newer one exists:
-                // only the newest can ever have a torn tail.
-                self.file.sync_data()?;
-                let number = self.newest.0 + i as u64 - rolls;
-                self.file = create_segment(&self.dir, number)?;
-            }
-            self.file.write_all(&buffer)?;
-        }
-        self.file.sync_data()?;
-        if rolls > 0 {
-            sync_dir(&self.dir)?;
-        }
-        Ok(self.obsolete(truncated))
+        Ok(Some(Batch {
+            buffers,
+            first_segment: self.newest.0 - rolls,
+            obsolete: self.obsolete(truncated),
+        }))
     }
 
     fn obsolete(&mut self, truncated: u64) -> Vec<PathBuf> {
@@ -571,6 +585,27 @@ impl Wal {
     }
 }
 
+impl SegmentWriter {
+    /// Writes `batch` and syncs it: one write and one fsync, more when it rolls to new
+    /// segments.
+    pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        for (i, buffer) in batch.buffers.iter().enumerate() {
+            if i > 0 {
+                // The segment before is complete and synced before a newer one exists:
+                // only the newest can ever have a torn tail.
+                self.file.sync_data()?;
+                self.file = create_segment(&self.dir, batch.first_segment + i as u64)?;
+            }
+            self.file.write_all(buffer)?;
+        }
+        self.file.sync_data()?;
+        if batch.buffers.len() > 1 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+}
+
 fn create_segment(dir: &Path, number: u64) -> Result<File, StoreError> {
     Ok(std::fs::OpenOptions::new()
         .create_new(true)
@@ -578,7 +613,7 @@ fn create_segment(dir: &Path, number: u64) -> Result<File, StoreError> {
         .open(dir.join(segment_name(number)))?)
 }
 
-/// Deletes segment files [`Wal::flush`] found obsolete (a missing one is already gone).
+/// Deletes segment files [`Wal::take`] found obsolete (a missing one is already gone).
 pub(crate) fn delete_segments(paths: &[PathBuf]) {
     for path in paths {
         match std::fs::remove_file(path) {
