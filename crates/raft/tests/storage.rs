@@ -167,6 +167,62 @@ fn unflushed_changes_are_lost_on_crash_flushed_ones_are_not() {
     assert!(store.last_index().unwrap() >= 2, "flushed entries survive");
 }
 
+#[test]
+fn flushes_from_other_threads_while_the_log_grows_lose_and_reorder_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            // Flushing whatever is queued, over and over, from three threads at once (the
+            // writer thread and the Ready loop's own flushes, and more).
+            let writers: Vec<_> = (0..3)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut flushes = 0;
+                        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                            store.flush().unwrap();
+                            flushes += 1;
+                        }
+                        flushes
+                    })
+                })
+                .collect();
+            for round in 0..200u64 {
+                let from = round * 10 + 1;
+                let run: Vec<Entry> = (from..from + 10).map(|i| entry(i, 1)).collect();
+                store.append(&run).unwrap();
+                store.set_hard_state(&hard_state(1, 1, from + 9)).unwrap();
+                if round % 50 == 49 {
+                    // Compaction starts a new segment: a flush then writes two.
+                    store.record_snapshot(from + 9, 1).unwrap();
+                    store.compact(from).unwrap();
+                }
+                if round % 7 == 0 {
+                    // The loop's own flushes (a snapshot), racing the writer's.
+                    store.flush().unwrap();
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            for writer in writers {
+                assert!(writer.join().unwrap() > 0);
+            }
+        });
+        store.flush().unwrap();
+    }
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(store.last_index().unwrap(), 2000);
+    let first = store.first_index().unwrap();
+    assert_eq!(first, 1992, "compacted up to the last round's first entry");
+    let kept = entries(&store, first, 2001).unwrap();
+    assert!(
+        kept.iter()
+            .zip(first..)
+            .all(|(e, index)| e.index == index && e.data == entry(index, 1).data)
+    );
+    assert_eq!(store.hard_state().commit, 2000);
+}
+
 /// The segment files of the store in `dir`, by name.
 fn segments(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("wal"))
