@@ -957,8 +957,13 @@ impl<O: Send + 'static> ReadyLoop<O> {
         }
 
         // A snapshot (rare) is made durable here, with everything queued before it, and
-        // so is every Ready when each entry is flushed on its own.
-        let synchronous = snapshot_id.is_some() || !self.config.group_commit;
+        // so is every Ready when each entry is flushed on its own. So is a Ready of at
+        // most one entry when no flush is under way: under light load the hand-offs to
+        // the writer and back cost more than the loop gains (a single client's writes
+        // took 12-17% longer), and there is no other work to overlap with the fsync.
+        let synchronous = snapshot_id.is_some()
+            || !self.config.group_commit
+            || (self.unpersisted.is_empty() && ready.entries().len() <= 1);
         if synchronous {
             // raft-rs says when durability matters: new entries, a snapshot, or a term
             // or vote change. A hard state whose only change is the commit index can
