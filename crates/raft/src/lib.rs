@@ -40,6 +40,7 @@ mod storage;
 mod summary;
 mod transport;
 mod wal;
+mod worker;
 
 /// Protobuf messages of the peer protocol (proto/peer.proto).
 #[allow(missing_docs, clippy::all)]

@@ -31,13 +31,14 @@ use crate::config::RaftConfig;
 use crate::error::{ProposeError, ReadError, StartError};
 use crate::faults::Faults;
 use crate::hold::ProposalHold;
-use crate::log_writer::{LogWriter, Persisted};
+use crate::log_writer::{self, Persisted};
 use crate::logger::raft_logger;
 use crate::snapshot_store::SnapshotStore;
 use crate::state_machine::StateMachine;
 use crate::storage::LogStore;
 use crate::summary::DurationSummary;
 use crate::transport::{self, Inbound, Transport};
+use crate::worker::Worker;
 
 /// A node's role, as operators see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -324,7 +325,8 @@ impl<O: Send + 'static> RaftNode<O> {
             .map_err(StartError::Thread)?;
 
         let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
-        let writer = LogWriter::start(id, log.clone(), persisted_tx).map_err(StartError::Thread)?;
+        let writer =
+            log_writer::start(id, log.clone(), persisted_tx).map_err(StartError::Thread)?;
         let hold = ProposalHold::new(config.proposal_hold_uncommitted, config.proposal_hold);
         let ready_loop = ReadyLoop {
             raw,
@@ -529,8 +531,8 @@ struct ReadyLoop<O> {
     forwarded: Vec<Message>,
     /// Whether new proposals wait for the pipeline to drain a little.
     hold: ProposalHold,
-    /// Flushes the log on a thread of its own.
-    writer: LogWriter,
+    /// Flushes the log on a thread of its own: sent a Ready's number once it is queued.
+    writer: Worker<u64>,
     /// Readies handed to raft-rs whose persistence is not yet acknowledged to it, in
     /// order, with the messages that must wait for it.
     unpersisted: VecDeque<Unpersisted>,
@@ -1019,7 +1021,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
             let messages = ready.take_persisted_messages();
             self.raw.advance_append_async(ready);
             if synced {
-                self.writer.request(number);
+                self.writer.send(number);
             }
             self.unpersisted.push_back(Unpersisted {
                 number,

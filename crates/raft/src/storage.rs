@@ -30,6 +30,7 @@ use crate::error::StoreError;
 use crate::sled_import;
 use crate::summary::DurationSummary;
 use crate::wal::{Checkpoint, SegmentWriter, Wal, delete_segments};
+use crate::worker::Worker;
 
 /// The log as raft-rs sees it, held in memory.
 #[derive(Default)]
@@ -111,7 +112,7 @@ enum Backend {
     /// Fields drop in order: the reclaimer finishes deleting segments before the log's
     /// lock is released, so a store reopened at once never lists a file still going.
     Disk {
-        reclaimer: Reclaimer,
+        reclaimer: Worker<Reclaim>,
         wal: Wal,
     },
 }
@@ -121,55 +122,23 @@ struct Inner {
     backend: Backend,
 }
 
-/// Frees compacted entries and deletes obsolete segment files on a thread of its own, so
-/// a compaction never stalls the Ready loop (hundreds of thousands of entries took it
-/// ~100 ms to drop).
-struct Reclaimer {
-    work: Option<std::sync::mpsc::Sender<Reclaim>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Work for the reclaimer.
+/// Work for the reclaimer: a thread of its own frees compacted entries and deletes
+/// obsolete segment files, so a compaction never stalls the Ready loop (hundreds of
+/// thousands of entries took it ~100 ms to drop).
 enum Reclaim {
     Entries(Vec<Entry>),
     Segments(Vec<PathBuf>),
 }
 
-impl Reclaimer {
-    fn start() -> Result<Self, StoreError> {
-        let (work, queue) = std::sync::mpsc::channel::<Reclaim>();
-        let thread = std::thread::Builder::new()
-            .name("log-reclaimer".into())
-            .spawn(move || {
-                for item in queue {
-                    match item {
-                        Reclaim::Entries(entries) => drop(entries),
-                        Reclaim::Segments(paths) => delete_segments(&paths),
-                    }
-                }
-            })?;
-        Ok(Self {
-            work: Some(work),
-            thread: Some(thread),
-        })
-    }
-
-    fn send(&self, item: Reclaim) {
-        if let Some(work) = &self.work {
-            // A closed queue means the thread is gone: what it would free is freed here.
-            let _ = work.send(item);
+fn start_reclaimer() -> std::io::Result<Worker<Reclaim>> {
+    Worker::start("log-reclaimer".into(), |queue| {
+        for item in queue {
+            match item {
+                Reclaim::Entries(entries) => drop(entries),
+                Reclaim::Segments(paths) => delete_segments(&paths),
+            }
         }
-    }
-}
-
-impl Drop for Reclaimer {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread once it has done what was queued.
-        drop(self.work.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    })
 }
 
 /// The Raft log of one node: raft-rs's [`Storage`](raft::Storage) plus the writes the
@@ -234,7 +203,7 @@ impl LogStore {
         }
         let (wal, writer, replayed) = Wal::open(dir)?;
         let core = Core::restore(replayed.checkpoint, replayed.entries, voters);
-        let reclaimer = Reclaimer::start()?;
+        let reclaimer = start_reclaimer()?;
         Ok(Self::from_parts(
             core,
             Backend::Disk { reclaimer, wal },
