@@ -293,7 +293,9 @@ for name in paddock zookeeper; do
     start_node "$name" "$leader"
 done
 
-floor=$("$BENCH" --connect x --workload floor --data-dir "$work" --json)
+# Once more if the probe fails, rather than lose the run's table at its last step.
+floor=$("$BENCH" --connect x --workload floor --data-dir "$work" --json) ||
+    floor=$("$BENCH" --connect x --workload floor --data-dir "$work" --json)
 
 python3 - "$results" "$floor" "$fill" <<'PY' "${RSS[paddock]}" "${RSS[zookeeper]}" "${DISK[paddock]}" "${DISK[zookeeper]}" "${RESTART[paddock]}" "${RESTART[zookeeper]}" "${GAP[paddock]}" "${GAP[zookeeper]}"
 import json, statistics, sys
