@@ -1052,13 +1052,10 @@ impl<O: Send + 'static> ReadyLoop<O> {
     /// Tells raft-rs of the Readies now durable, in order, and sends the messages that
     /// waited for them.
     fn release_persisted(&mut self) {
-        while let Some(front) = self.unpersisted.front() {
-            if front.synced && front.number > self.durable {
-                break;
-            }
-            let Some(done) = self.unpersisted.pop_front() else {
-                break;
-            };
+        while let Some(done) = self
+            .unpersisted
+            .pop_front_if(|front| !front.synced || front.number <= self.durable)
+        {
             self.raw.on_persist_ready(done.number);
             self.send(done.messages);
         }

@@ -168,7 +168,7 @@ fn unflushed_changes_are_lost_on_crash_flushed_ones_are_not() {
 }
 
 #[test]
-fn flushes_from_other_threads_while_the_log_grows_lose_and_reorder_nothing() {
+fn flushes_from_other_threads_while_the_log_grows_keep_every_entry_and_the_hard_state() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = LogStore::open(dir.path(), &[1]).unwrap();
