@@ -106,8 +106,10 @@ fn frame(kind: Kind) -> Bytes {
     Bytes::from(PeerFrame { kind: Some(kind) }.encode_to_vec())
 }
 
-fn parse(bytes: &[u8]) -> Option<Kind> {
-    PeerFrame::decode(bytes).ok()?.kind
+/// Decodes a frame without copying it: its byte fields, and the entries parsed from
+/// them, are slices of the received buffer.
+fn parse(bytes: BytesMut) -> Option<Kind> {
+    PeerFrame::decode(bytes.freeze()).ok()?.kind
 }
 
 /// Everything the transport's tasks share.
@@ -139,7 +141,7 @@ impl Context {
             let _ = self.to_raft.send(Inbound::LogLost(from)).await;
         }
         for raw in batch.raft {
-            match Message::parse_from_bytes(&raw) {
+            match Message::parse_from_carllerche_bytes(&raw) {
                 Ok(message) if message.from == from && message.to == self.id => {
                     let _ = self.to_raft.send(Inbound::Raft(message)).await;
                 }
@@ -378,7 +380,7 @@ async fn serve_connection(
             match source.next().await {
                 None => return "closed by peer".to_owned(),
                 Some(Err(error)) => return format!("read failed: {error}"),
-                Some(Ok(bytes)) => match parse(&bytes) {
+                Some(Ok(bytes)) => match parse(bytes) {
                     Some(Kind::Batch(batch)) => ctx.deliver(peer, batch).await,
                     _ => {
                         warn!(
@@ -446,7 +448,7 @@ async fn accept_loop(
         tokio::spawn(async move {
             let mut stream = framed(stream);
             let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
-                Ok(Some(Ok(bytes))) => match parse(&bytes) {
+                Ok(Some(Ok(bytes))) => match parse(bytes) {
                     Some(Kind::Hello(hello)) => hello,
                     _ => {
                         warn!(node = ctx.id, %remote, "peer connection without hello; closing");
@@ -538,7 +540,7 @@ async fn send_snapshot(ctx: Context, message: Message) {
             }
         }
         match tokio::time::timeout(Duration::from_secs(60), stream.next()).await {
-            Ok(Some(Ok(bytes))) => match parse(&bytes) {
+            Ok(Some(Ok(bytes))) => match parse(bytes) {
                 Some(Kind::SnapshotAck(ack)) if ack.ok => Ok(offset),
                 _ => Err("peer refused the snapshot".into()),
             },
@@ -583,7 +585,7 @@ async fn receive_snapshot(ctx: Context, from: u64, mut stream: PeerStream) {
     let mut sink = None;
     let mut expected = 0u64;
     while let Some(Ok(bytes)) = stream.next().await {
-        let Some(Kind::SnapshotChunk(chunk)) = parse(&bytes) else {
+        let Some(Kind::SnapshotChunk(chunk)) = parse(bytes) else {
             warn!(node = ctx.id, from, "bad frame in snapshot stream; closing");
             return;
         };
