@@ -449,9 +449,8 @@ impl raft::Storage for LogStore {
         }
         let start = (low - core.first_index()) as usize;
         let end = (high - core.first_index()) as usize;
-        let mut out = core.entries[start..end].to_vec();
-        raft::util::limit_size(&mut out, max_size.into());
-        Ok(out)
+        let range = &core.entries[start..end];
+        Ok(range[..within_size(range, max_size.into())].to_vec())
     }
 
     fn term(&self, index: u64) -> raft::Result<u64> {
@@ -491,10 +490,61 @@ impl raft::Storage for LogStore {
     }
 }
 
+/// How many of `entries`, from the first, fit in `max` bytes: what
+/// `raft::util::limit_size` keeps (always at least one), counted before anything is
+/// cloned. A follower far behind asks for everything up to the log's end with a size limit
+/// per message; cloning it all to keep one message's worth cost a copy of the whole log
+/// per append sent.
+fn within_size(entries: &[Entry], max: Option<u64>) -> usize {
+    let max = match max {
+        None | Some(raft::NO_LIMIT) => return entries.len(),
+        Some(max) => max,
+    };
+    let mut size = 0u64;
+    entries
+        .iter()
+        .take_while(|entry| {
+            let first = size == 0;
+            size += u64::from(protobuf::Message::compute_size(*entry));
+            first || size <= max
+        })
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn within_size_keeps_what_raft_limit_size_keeps() {
+        let entries: Vec<Entry> = (0..40u64)
+            .map(|i| Entry {
+                index: i + 1,
+                term: 1,
+                data: vec![7u8; ((i * 37) % 300) as usize].into(),
+                ..Entry::default()
+            })
+            .collect();
+        // Every prefix's exact size, and one byte either side: where the cut falls.
+        let mut limits = vec![None, Some(raft::NO_LIMIT), Some(0)];
+        let mut prefix = 0u64;
+        for entry in &entries {
+            prefix += u64::from(protobuf::Message::compute_size(entry));
+            limits.extend([Some(prefix - 1), Some(prefix), Some(prefix + 1)]);
+        }
+        for len in [0, 1, 2, 17, 40] {
+            for &max in &limits {
+                let mut expected = entries[..len].to_vec();
+                raft::util::limit_size(&mut expected, max);
+                assert_eq!(
+                    within_size(&entries[..len], max),
+                    expected.len(),
+                    "{len} entries, max {max:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn slow_flushes_are_judged_in_whole_milliseconds() {
