@@ -227,15 +227,20 @@ if [ "$repeats" -gt 0 ]; then
     done
     : > "$results"
 fi
+# floor_probe ARGS...: this machine's floors as JSON (paddock-bench --workload floor, no
+# server). Tried twice, as a probe can lose a connection race at its very end, rather than
+# lose a run's table to it.
+floor_probe() {
+    "$BENCH" --connect x --workload floor --data-dir "$work" --json "$@" 2>/dev/null ||
+        "$BENCH" --connect x --workload floor --data-dir "$work" --json "$@" 2>/dev/null
+}
 # single_floor REPEAT: the replicated-write floor (a quorum write's messages and fsyncs
 # alone), measured right after the single-client pair of REPEAT so that each single-client
 # latency is set against a floor taken on the same machine moments later (its steal changes
-# by the minute). Tried twice, as a probe can lose a connection race at its very end.
+# by the minute).
 single_floor() {
     local out
-    out=$("$BENCH" --connect x --workload floor --clients 100 --data-dir "$work" --json 2>/dev/null) ||
-        out=$("$BENCH" --connect x --workload floor --clients 100 --data-dir "$work" --json 2>/dev/null) ||
-        { echo "replicated-write floor failed" >&2; return 0; }
+    out=$(floor_probe --clients 100) || { echo "replicated-write floor failed" >&2; return 0; }
     python3 -c 'import json, sys; print("floor\tsingle\t%s\t0\t%.3f\t0\t0\t0\t0\t0\tnan\t0" % (sys.argv[1], json.loads(sys.argv[2])["replicated_write_floor_ms"]))' "$1" "$out" >>"$results"
 }
 # Each workload runs on both clusters back to back, the order swapped every repeat, so
@@ -250,7 +255,7 @@ for r in $(seq 1 "$repeats"); do
     done
     # The same delivery with no server at all, measured between the two so it sees the
     # same machine: one notification frame written on each of $watchers connections.
-    "$BENCH" --connect x --workload floor --clients "$watchers" --data-dir "$work" --json 2>/dev/null |
+    floor_probe --clients "$watchers" |
         python3 -c 'import json, sys; print("floor\tfanout\t%s\t0\t0\t0\t%.3f\t0\t0\t0\tnan\t0" % (sys.argv[1], json.load(sys.stdin)["fanout_floor_ms"]))' "$r" >>"$results" ||
         echo "fan-out floor failed" >&2
 done
@@ -306,9 +311,7 @@ for name in paddock zookeeper; do
     start_node "$name" "$leader"
 done
 
-# Once more if the probe fails, rather than lose the run's table at its last step.
-floor=$("$BENCH" --connect x --workload floor --data-dir "$work" --json) ||
-    floor=$("$BENCH" --connect x --workload floor --data-dir "$work" --json)
+floor=$(floor_probe)
 
 python3 - "$results" "$floor" "$fill" <<'PY' "${RSS[paddock]}" "${RSS[zookeeper]}" "${DISK[paddock]}" "${DISK[zookeeper]}" "${RESTART[paddock]}" "${RESTART[zookeeper]}" "${GAP[paddock]}" "${GAP[zookeeper]}"
 import json, statistics, sys
