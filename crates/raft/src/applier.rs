@@ -2,12 +2,13 @@
 //! each result to the proposer waiting on this node, completes read-index waits once the
 //! applied index reaches them, installs snapshots received from the leader, and takes
 //! snapshots of its own. It runs apart from the Ready loop so that a long apply or a
-//! snapshot never delays heartbeats.
+//! snapshot never delays heartbeats; a few entries committed while it is idle are
+//! applied on the Ready loop instead (see [`ApplierLink`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use raft::prelude::{Entry, EntryType};
@@ -170,33 +171,137 @@ pub(crate) struct SnapshotJob {
     thread: std::thread::JoinHandle<std::io::Result<u64>>,
 }
 
+/// Most committed entries the Ready loop applies itself (see [`ApplierLink`]). Measured
+/// with fresh three-node clusters side by side: a single client's create took 6% less
+/// time with 1 than with none, and 16 wrote as fast as 1 under 16 x 16 clients.
+const INLINE_ENTRIES_MAX: usize = 8;
+
+/// The Ready loop's way to the applier. A message goes through the applier's inbox (a
+/// wake-up of its thread) unless nothing is queued there and the applier is free: then
+/// the Ready loop handles it itself, in the same order, if it is small (at most
+/// [`INLINE_ENTRIES_MAX`] entries, no snapshot to restore). A single client's write paid
+/// that wake-up between its commit and its reply.
+pub(crate) struct ApplierLink<O> {
+    inbox: Sender<ToApplier<O>>,
+    /// Messages sent to the inbox and not yet handled.
+    queued: Arc<AtomicUsize>,
+    applier: Arc<dyn HandleInline<O>>,
+}
+
+/// An applier the Ready loop can hand a message to directly.
+trait HandleInline<O>: Send + Sync {
+    /// Handles `message` now, or gives it back if the applier is busy.
+    fn try_handle(&self, message: ToApplier<O>) -> Result<(), ToApplier<O>>;
+}
+
+impl<S: StateMachine> HandleInline<S::Output> for parking_lot::Mutex<Applier<S>> {
+    fn try_handle(&self, message: ToApplier<S::Output>) -> Result<(), ToApplier<S::Output>> {
+        match self.try_lock() {
+            Some(mut applier) => {
+                applier.handle(message);
+                Ok(())
+            }
+            None => Err(message),
+        }
+    }
+}
+
+impl<O: Send + 'static> ApplierLink<O> {
+    /// Hands `message` to the applier: in order after everything sent before it.
+    pub(crate) fn send(&self, message: ToApplier<O>) {
+        let message = if self.inline(&message) && self.queued.load(Ordering::Acquire) == 0 {
+            match self.applier.try_handle(message) {
+                Ok(()) => return,
+                Err(message) => message,
+            }
+        } else {
+            message
+        };
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let _ = self.inbox.send(message);
+    }
+
+    fn inline(&self, message: &ToApplier<O>) -> bool {
+        match message {
+            ToApplier::Entries { entries, .. } => entries.len() <= INLINE_ENTRIES_MAX,
+            ToApplier::Restore(_) => false,
+            ToApplier::Register(_) | ToApplier::Read { .. } | ToApplier::LeaderChanged { .. } => {
+                true
+            }
+        }
+    }
+}
+
+/// Starts the applier's thread; returns the Ready loop's link to it and the thread.
+pub(crate) fn start<S: StateMachine>(
+    applier: Applier<S>,
+) -> std::io::Result<(ApplierLink<S::Output>, std::thread::JoinHandle<()>)> {
+    let (inbox, receiver) = std::sync::mpsc::channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let name = format!("paddock-apply-{}", applier.node_id);
+    let applier = Arc::new(parking_lot::Mutex::new(applier));
+    let thread = std::thread::Builder::new().name(name).spawn({
+        let applier = applier.clone();
+        let queued = queued.clone();
+        move || Applier::run(&applier, &receiver, &queued)
+    })?;
+    let link = ApplierLink {
+        inbox,
+        queued,
+        applier,
+    };
+    Ok((link, thread))
+}
+
 impl<S: StateMachine> Applier<S> {
-    pub fn run(mut self, inbox: Receiver<ToApplier<S::Output>>) {
+    fn run(
+        applier: &parking_lot::Mutex<Self>,
+        inbox: &Receiver<ToApplier<S::Output>>,
+        queued: &AtomicUsize,
+    ) {
         let mut next_expiry = Instant::now();
         loop {
             match inbox.recv_timeout(EXPIRY_INTERVAL) {
-                Ok(message) => self.handle(message),
+                Ok(message) => {
+                    applier.lock().handle(message);
+                    queued.fetch_sub(1, Ordering::AcqRel);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            // Deadlines are seconds away: scanning every waiter after every message
-            // cost more than the applying under load.
-            let now = Instant::now();
-            if now >= next_expiry {
-                self.expire(now);
-                next_expiry = now + EXPIRY_INTERVAL;
-                if now.duration_since(self.last_entries_at) >= IDLE_SNAPSHOT_AFTER {
-                    self.snapshot_if_idle();
-                }
-            }
-            if self
-                .snapshot_job
-                .as_ref()
-                .is_some_and(|job| job.thread.is_finished())
-            {
-                self.finish_snapshot();
+            applier.lock().housekeeping(&mut next_expiry);
+        }
+        applier.lock().stop();
+    }
+
+    /// Deadlines, idle snapshots, and the end of a snapshot being written.
+    fn housekeeping(&mut self, next_expiry: &mut Instant) {
+        // Deadlines are seconds away: scanning every waiter after every message cost more
+        // than the applying under load.
+        let now = Instant::now();
+        if now >= *next_expiry {
+            self.expire(now);
+            *next_expiry = now + EXPIRY_INTERVAL;
+            if now.duration_since(self.last_entries_at) >= IDLE_SNAPSHOT_AFTER {
+                self.snapshot_if_idle();
             }
         }
+        self.finish_snapshot_if_written();
+    }
+
+    /// Records the snapshot being written if its thread is done.
+    fn finish_snapshot_if_written(&mut self) {
+        if self
+            .snapshot_job
+            .as_ref()
+            .is_some_and(|job| job.thread.is_finished())
+        {
+            self.finish_snapshot();
+        }
+    }
+
+    /// The Ready loop is gone: fail every waiter.
+    fn stop(&mut self) {
         // A snapshot still being written is finished, so nothing writes into the
         // snapshot directory once the node has stopped.
         self.finish_snapshot();
@@ -222,6 +327,7 @@ impl<S: StateMachine> Applier<S> {
                 }
                 self.complete_reads();
                 self.last_entries_at = Instant::now();
+                self.finish_snapshot_if_written();
                 self.maybe_snapshot();
             }
             ToApplier::Read {
@@ -461,6 +567,103 @@ impl<S: StateMachine> Applier<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records which thread applied each index; slow enough that a batch keeps the
+    /// applier's thread busy while the test sends more.
+    struct ThreadRecorder {
+        applied: Arc<parking_lot::Mutex<Vec<(u64, std::thread::ThreadId)>>>,
+    }
+
+    impl StateMachine for ThreadRecorder {
+        type Output = ();
+
+        fn apply(&mut self, index: u64, _command: &[u8]) {
+            std::thread::sleep(Duration::from_micros(200));
+            self.applied
+                .lock()
+                .push((index, std::thread::current().id()));
+        }
+
+        fn snapshot(&mut self) -> crate::SnapshotWriter {
+            Box::new(|_| Ok(()))
+        }
+
+        fn restore(&mut self, _input: &mut dyn std::io::Read) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn entries(from: u64, count: u64) -> ToApplier<()> {
+        let entries = (from..from + count)
+            .map(|index| Entry {
+                index,
+                term: 1,
+                data: vec![1].into(),
+                ..Entry::default()
+            })
+            .collect();
+        ToApplier::Entries {
+            waiting: Vec::new(),
+            entries,
+        }
+    }
+
+    #[test]
+    fn entries_are_applied_in_order_whether_inline_or_on_the_applier_thread() {
+        let applied = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let (to_raft, _from_applier) = mpsc::unbounded_channel();
+        let applier = Applier {
+            node_id: 1,
+            machine: ThreadRecorder {
+                applied: applied.clone(),
+            },
+            snapshots: SnapshotStore::in_memory(),
+            applied: (0, 0),
+            last_snapshot: (0, 0),
+            snapshot_entries_max: u64::MAX,
+            snapshot_bytes_max: u64::MAX,
+            bytes_since_snapshot: 0,
+            pending: BTreeMap::new(),
+            reads: Vec::new(),
+            to_raft,
+            progress: Arc::new(ApplyProgress::new(0)),
+            snapshot_job: None,
+            last_entries_at: Instant::now(),
+        };
+        let (link, thread) = start(applier).unwrap();
+        // A batch too large to apply inline goes to the applier's thread; the single
+        // entries sent right behind it must wait for it, the ones sent once it is done
+        // are applied here.
+        let mut next = 1;
+        for round in 0..20 {
+            let large = INLINE_ENTRIES_MAX as u64 + 1;
+            link.send(entries(next, large));
+            next += large;
+            for _ in 0..3 {
+                link.send(entries(next, 1));
+                next += 1;
+            }
+            if round % 2 == 0 {
+                while link.queued.load(Ordering::Acquire) > 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                link.send(entries(next, 1));
+                next += 1;
+            }
+        }
+        drop(link);
+        thread.join().unwrap();
+        let applied = applied.lock();
+        let indexes: Vec<u64> = applied.iter().map(|(index, _)| *index).collect();
+        assert_eq!(indexes, (1..next).collect::<Vec<_>>());
+        let here = std::thread::current().id();
+        let inline = applied.iter().filter(|(_, thread)| *thread == here).count();
+        assert!(inline >= 10, "{inline} applied inline");
+        assert!(
+            applied.len() - inline >= 20 * INLINE_ENTRIES_MAX,
+            "too few on the thread"
+        );
+    }
 
     #[test]
     fn a_larger_state_is_snapshotted_less_often() {

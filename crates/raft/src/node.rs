@@ -13,7 +13,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,8 +23,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::applier::{
-    Applier, ApplyProgress, FromApplier, ProposalReply, ReadReply, ToApplier, Waiting,
-    proposal_context,
+    self, Applier, ApplierLink, ApplyProgress, FromApplier, ProposalReply, ReadReply, ToApplier,
+    Waiting, proposal_context,
 };
 use crate::config::RaftConfig;
 use crate::error::{ProposeError, ReadError, StartError};
@@ -299,7 +298,6 @@ impl<O: Send + 'static> RaftNode<O> {
             applied: applied.0,
             ..RaftStatus::default()
         });
-        let (to_applier, applier_inbox) = std_mpsc::channel();
         let (from_applier_tx, from_applier_rx) = mpsc::unbounded_channel();
         let progress = Arc::new(ApplyProgress::new(applied.0));
 
@@ -319,10 +317,7 @@ impl<O: Send + 'static> RaftNode<O> {
             snapshot_job: None,
             last_entries_at: Instant::now(),
         };
-        let applier_thread = std::thread::Builder::new()
-            .name(format!("paddock-apply-{id}"))
-            .spawn(move || applier.run(applier_inbox))
-            .map_err(StartError::Thread)?;
+        let (to_applier, applier_thread) = applier::start(applier).map_err(StartError::Thread)?;
 
         let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
         let writer =
@@ -503,7 +498,7 @@ struct ReadyLoop<O> {
     snapshots: SnapshotStore,
     config: RaftConfig,
     transport: Arc<parking_lot::Mutex<Option<Transport>>>,
-    to_applier: std_mpsc::Sender<ToApplier<O>>,
+    to_applier: ApplierLink<O>,
     status: watch::Sender<RaftStatus>,
     applied: u64,
     /// The applier's applied index, read each turn of the loop.
@@ -889,8 +884,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
     fn apply(&mut self, entries: Vec<Entry>) {
         if !entries.is_empty() {
             let waiting = std::mem::take(&mut self.registering);
-            let _ = self
-                .to_applier
+            self.to_applier
                 .send(ToApplier::Entries { waiting, entries });
         }
     }
@@ -898,14 +892,14 @@ impl<O: Send + 'static> ReadyLoop<O> {
     /// Sends the applier `message`, after the waiters it has not been told of yet.
     fn tell_applier(&mut self, message: ToApplier<O>) {
         self.register_waiters();
-        let _ = self.to_applier.send(message);
+        self.to_applier.send(message);
     }
 
     /// Tells the applier of every waiter it does not know yet.
     fn register_waiters(&mut self) {
         if !self.registering.is_empty() {
             let waiting = std::mem::take(&mut self.registering);
-            let _ = self.to_applier.send(ToApplier::Register(waiting));
+            self.to_applier.send(ToApplier::Register(waiting));
         }
     }
 
