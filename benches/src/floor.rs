@@ -72,7 +72,7 @@ fn fsyncs(args: &Args) -> anyhow::Result<Vec<Duration>> {
     let path = args
         .data_dir
         .join(format!("paddock-bench-fsync-{}", std::process::id()));
-    let mut file = std::fs::File::create(&path)?;
+    let mut file = crate::quorum_write::create_padded(&path)?;
     let mut samples = Vec::new();
     for _ in 0..500 {
         let start = Instant::now();
@@ -95,8 +95,10 @@ fn quorum_fsyncs(args: &Args) -> anyhow::Result<Vec<Duration>> {
                 .join(format!("paddock-bench-quorum-{}-{i}", std::process::id()))
         })
         .collect();
-    let files: std::io::Result<Vec<std::fs::File>> =
-        paths.iter().map(std::fs::File::create).collect();
+    let files: std::io::Result<Vec<std::fs::File>> = paths
+        .iter()
+        .map(|path| crate::quorum_write::create_padded(path))
+        .collect();
     let samples = files.map_err(anyhow::Error::from).and_then(|files| {
         let go = std::sync::Barrier::new(REPLICAS + 1);
         let (done, finished) = std::sync::mpsc::channel::<std::io::Result<()>>();

@@ -17,10 +17,18 @@
 //! always replays to the whole state. A crash can tear only the newest segment's tail
 //! (older ones were synced before a newer one was created): opening cuts it back to the
 //! last whole record. A bad record anywhere else is corruption and opening fails.
+//!
+//! The newest segment is extended ahead of its records, [`PREALLOCATE`] bytes at a time,
+//! as a hole that reads as zeros (ZooKeeper pads its log files the same way): an
+//! `fdatasync` after an append that grows the file must also write the inode's new size,
+//! and on this machine's ext4 that made every flush take 170 µs instead of 110 µs. A
+//! zeroed tail is where the records end, not damage; a segment is cut to its records'
+//! end when a newer one starts.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use protobuf::Message;
@@ -35,6 +43,9 @@ const KIND_CHECKPOINT: u8 = 3;
 
 /// Length and checksum before each record's body.
 const HEADER_LEN: usize = 8;
+
+/// How far ahead of its records the newest segment is extended (a hole, no disk blocks).
+const PREALLOCATE: u64 = 4 << 20;
 
 /// The subdirectory of the store's directory holding the segments.
 pub(crate) const WAL_DIR: &str = "wal";
@@ -123,11 +134,15 @@ pub(crate) struct Batch {
     pub(crate) obsolete: Vec<PathBuf>,
 }
 
-/// The file end of the log: the newest segment on disk, open for appending. Flushes go
-/// through it one at a time.
+/// The file end of the log: the newest segment on disk, written at the end of its
+/// records. Flushes go through it one at a time.
 pub(crate) struct SegmentWriter {
     dir: PathBuf,
     file: File,
+    /// Where the records end: the next one is written here.
+    end: u64,
+    /// The file's length: the records, then a zeroed hole up to here.
+    allocated: u64,
 }
 
 fn segment_name(number: u64) -> String {
@@ -370,6 +385,7 @@ impl Wal {
         let mut replayed = Replayed::default();
         let mut older: BTreeMap<u64, Segment> = BTreeMap::new();
         let mut newest = None;
+        let mut newest_end = 0;
         for (position, number) in numbers.iter().enumerate() {
             let path = wal_dir.join(segment_name(*number));
             let bytes = std::fs::read(&path)?;
@@ -379,7 +395,7 @@ impl Wal {
                 records.push(record);
             }
             let whole = bytes.len() - rest.len();
-            if !rest.is_empty() {
+            if rest.iter().any(|byte| *byte != 0) {
                 if position + 1 < numbers.len() {
                     return Err(StoreError::Corrupt("bad record in a synced segment"));
                 }
@@ -393,6 +409,7 @@ impl Wal {
                 file.set_len(whole as u64)?;
                 file.sync_all()?;
             }
+            newest_end = whole as u64;
             let replay = replay_records(&records, &mut replayed)?;
             if let Some((number, segment)) = newest.take() {
                 older.insert(number, segment);
@@ -421,21 +438,23 @@ impl Wal {
         {
             return Err(StoreError::Corrupt("gap in the log"));
         }
-        let (newest, file) = match newest {
-            Some(newest) => {
-                let path = wal_dir.join(segment_name(newest.0));
-                let file = std::fs::OpenOptions::new().append(true).open(path)?;
-                (newest, file)
+        let (newest, file, end) = match newest {
+            Some((number, segment)) => {
+                let path = wal_dir.join(segment_name(number));
+                let file = std::fs::OpenOptions::new().write(true).open(path)?;
+                ((number, segment), file, newest_end)
             }
             None => {
                 let file = create_segment(&wal_dir, 1)?;
                 sync_dir(&wal_dir)?;
-                ((1, Segment::new()), file)
+                ((1, Segment::new()), file, 0)
             }
         };
         let writer = SegmentWriter {
             dir: wal_dir.clone(),
+            allocated: file.metadata()?.len(),
             file,
+            end,
         };
         let wal = Self {
             dir: wal_dir,
@@ -591,12 +610,14 @@ impl SegmentWriter {
     pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         for (i, buffer) in batch.buffers.iter().enumerate() {
             if i > 0 {
-                // The segment before is complete and synced before a newer one exists:
-                // only the newest can ever have a torn tail.
-                self.file.sync_data()?;
+                // The segment before is complete, cut to its records and synced before a
+                // newer one exists: only the newest can ever have a torn tail.
+                self.file.set_len(self.end)?;
+                self.file.sync_all()?;
                 self.file = create_segment(&self.dir, batch.first_segment + i as u64)?;
+                (self.end, self.allocated) = (0, 0);
             }
-            self.file.write_all(buffer)?;
+            self.append(buffer)?;
         }
         self.file.sync_data()?;
         if batch.buffers.len() > 1 {
@@ -604,12 +625,24 @@ impl SegmentWriter {
         }
         Ok(())
     }
+
+    /// Writes `buffer` after the records, first extending the file if it would not fit.
+    fn append(&mut self, buffer: &[u8]) -> Result<(), StoreError> {
+        let end = self.end + buffer.len() as u64;
+        if end > self.allocated {
+            self.allocated = end.next_multiple_of(PREALLOCATE);
+            self.file.set_len(self.allocated)?;
+        }
+        self.file.write_all_at(buffer, self.end)?;
+        self.end = end;
+        Ok(())
+    }
 }
 
 fn create_segment(dir: &Path, number: u64) -> Result<File, StoreError> {
     Ok(std::fs::OpenOptions::new()
         .create_new(true)
-        .append(true)
+        .write(true)
         .open(dir.join(segment_name(number)))?)
 }
 

@@ -322,6 +322,53 @@ fn newest_segment(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("wal").join(name)
 }
 
+/// Where the records of a segment end: it is extended ahead of them with zeroes, and the
+/// last byte of these tests' records (an entry's index) is never zero.
+fn records_end(path: &std::path::Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .iter()
+        .rposition(|byte| *byte != 0)
+        .map_or(0, |last| last as u64 + 1)
+}
+
+#[test]
+fn a_segment_is_extended_ahead_of_its_records_and_reopens_where_they_end() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        store.append(&[entry(1, 1), entry(2, 1)]).unwrap();
+        store.flush().unwrap();
+    }
+    let path = newest_segment(dir.path());
+    let allocated = std::fs::metadata(&path).unwrap().len();
+    let end = records_end(&path);
+    assert!(
+        allocated > end,
+        "zeroes follow the records: {allocated} vs {end}"
+    );
+    for round in 0..3u64 {
+        let store = LogStore::open(dir.path(), &[1]).unwrap();
+        assert_eq!(
+            store.last_index().unwrap(),
+            2 + round,
+            "nothing lost or invented"
+        );
+        store.append(&[entry(3 + round, 1)]).unwrap();
+        store.flush().unwrap();
+    }
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        allocated,
+        "appends after reopening go into the zeroes, not after them"
+    );
+    let store = LogStore::open(dir.path(), &[1]).unwrap();
+    assert_eq!(
+        entries(&store, 1, 6).unwrap(),
+        (1..=5).map(|i| entry(i, 1)).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn a_torn_tail_is_cut_off_and_everything_before_it_kept() {
     let dir = tempfile::tempdir().unwrap();
@@ -334,7 +381,7 @@ fn a_torn_tail_is_cut_off_and_everything_before_it_kept() {
     }
     // A crash cut the last record short, then left zeroes a filesystem may show past it.
     let path = newest_segment(dir.path());
-    let len = std::fs::metadata(&path).unwrap().len();
+    let len = records_end(&path);
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.set_len(len - 3).unwrap();
     file.set_len(len + 4096).unwrap();
@@ -349,10 +396,11 @@ fn a_torn_tail_is_cut_off_and_everything_before_it_kept() {
         store.append(&[entry(3, 2)]).unwrap();
         store.flush().unwrap();
     }
-    // Garbage rather than zeroes: its checksum does not match.
+    // Garbage rather than zeroes right after the records: its checksum does not match.
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4]);
-    bytes.extend_from_slice(&[7; 40]);
+    let end = records_end(&path) as usize;
+    let garbage = [[40, 0, 0, 0, 1, 2, 3, 4].as_slice(), &[7; 40]].concat();
+    bytes[end..end + garbage.len()].copy_from_slice(&garbage);
     std::fs::write(&path, bytes).unwrap();
     let store = LogStore::open(dir.path(), &[1]).unwrap();
     assert_eq!(
