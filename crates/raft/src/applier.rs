@@ -261,15 +261,22 @@ impl<S: StateMachine> Applier<S> {
     ) {
         let mut next_expiry = Instant::now();
         loop {
-            match inbox.recv_timeout(EXPIRY_INTERVAL) {
-                Ok(message) => {
-                    applier.lock().handle(message);
-                    queued.fetch_sub(1, Ordering::AcqRel);
-                }
-                Err(RecvTimeoutError::Timeout) => {}
+            let message = match inbox.recv_timeout(EXPIRY_INTERVAL) {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let handled = message.is_some();
+            {
+                let mut applier = applier.lock();
+                if let Some(message) = message {
+                    applier.handle(message);
+                }
+                applier.housekeeping(&mut next_expiry);
             }
-            applier.lock().housekeeping(&mut next_expiry);
+            if handled {
+                queued.fetch_sub(1, Ordering::AcqRel);
+            }
         }
         applier.lock().stop();
     }
