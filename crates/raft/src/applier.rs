@@ -208,20 +208,19 @@ impl<S: StateMachine> HandleInline<S::Output> for parking_lot::Mutex<Applier<S>>
 
 impl<O: Send + 'static> ApplierLink<O> {
     /// Hands `message` to the applier: in order after everything sent before it.
-    pub(crate) fn send(&self, message: ToApplier<O>) {
-        let message = if self.inline(&message) && self.queued.load(Ordering::Acquire) == 0 {
+    pub(crate) fn send(&self, mut message: ToApplier<O>) {
+        if Self::small(&message) && self.queued.load(Ordering::Acquire) == 0 {
             match self.applier.try_handle(message) {
                 Ok(()) => return,
-                Err(message) => message,
+                Err(busy) => message = busy,
             }
-        } else {
-            message
-        };
+        }
         self.queued.fetch_add(1, Ordering::AcqRel);
         let _ = self.inbox.send(message);
     }
 
-    fn inline(&self, message: &ToApplier<O>) -> bool {
+    /// Whether `message` is cheap enough to handle on the Ready loop.
+    fn small(message: &ToApplier<O>) -> bool {
         match message {
             ToApplier::Entries { entries, .. } => entries.len() <= INLINE_ENTRIES_MAX,
             ToApplier::Restore(_) => false,
