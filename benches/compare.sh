@@ -261,9 +261,15 @@ for r in $(seq 1 "$repeats"); do
         if [ "$label" = single-create ]; then single_floor "$r"; fi
     done
     # The same delivery with no server at all, measured between the two so it sees the
-    # same machine: one notification frame written on each of $watchers connections.
+    # same machine: one notification frame written on each of $watchers connections; and
+    # the CPU that costs the sender and the receiver spread over every core, the least
+    # time any server can take, however many threads it sends from.
     floor_probe --clients "$watchers" |
-        python3 -c 'import json, sys; print("floor\tfanout\t%s\t0\t0\t0\t%.3f\t0\t0\t0\tnan\t0" % (sys.argv[1], json.load(sys.stdin)["fanout_floor_ms"]))' "$r" >>"$results" ||
+        python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for label, key in (("fanout", "fanout_floor_ms"), ("fanout-cpu", "fanout_cpu_bound_ms")):
+    print("floor\t%s\t%s\t0\t0\t0\t%.3f\t0\t0\t0\tnan\t0" % (label, sys.argv[1], d[key]))' "$r" >>"$results" ||
         echo "fan-out floor failed" >&2
 done
 
@@ -371,8 +377,8 @@ def over_floor(name):
 r = med("single", "floor", 1)
 print(f"| single client create at the leader over the replicated-write floor (median {r:.3f} ms: a quorum write's messages and fsyncs alone, client, leader and two followers each a thread; measured right after each single-client pair, median of the per-repeat ratios) | {over_floor('paddock'):.2f} | {over_floor('zookeeper'):.2f} | |")
 p, z = med("watch-fanout", "paddock", 3), med("watch-fanout", "zookeeper", 3)
-f = med("fanout", "floor", 3)
-print(f"| watch fan-out, all notifications delivered, ms (floor {f:.1f}: one frame written on each connection, no server) | {p:.1f} | {z:.1f} | {paired('watch-fanout', 3)} |")
+f, c = med("fanout", "floor", 3), med("fanout-cpu", "floor", 3)
+print(f"| watch fan-out, all notifications delivered, ms (floor {f:.1f}: one frame written on each connection, no server; CPU bound {c:.1f} = {ratio(c, z)} of ZooKeeper: that floor's sender and receiver CPU spread over every core) | {p:.1f} | {z:.1f} | {paired('watch-fanout', 3)} |")
 bp, bz = int(rss_p) * 1024 / fill, int(rss_z) * 1024 / fill
 print(f"| RSS per server after {fill} znodes of 100 B, bytes/znode | {bp:.0f} | {bz:.0f} | {ratio(bp, bz)} |")
 print(f"| data dir size of one server, MiB | {int(disk_p)/1024:.0f} | {int(disk_z)/1024:.0f} | {ratio(float(disk_p), float(disk_z))} |")

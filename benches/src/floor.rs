@@ -9,6 +9,8 @@
 
 use std::io::Write;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -28,7 +30,11 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let quorum_fsync = median_ms(quorum_fsyncs(args)?);
     let log_flush = median_ms(log_flushes(args)?);
     let rtt = median_ms(round_trips().await?);
-    let fanout = median_ms(fanout(args).await?);
+    let fanout = fanout(args).await?;
+    let fanout_cpu_bound = median_ms(fanout.iter().map(FanoutRound::cpu_bound).collect());
+    let fanout_sender_cpu = median_ms(fanout.iter().map(|r| r.sender_cpu).collect());
+    let fanout_receiver_cpu = median_ms(fanout.iter().map(|r| r.receiver_cpu).collect());
+    let fanout = median_ms(fanout.iter().map(|r| r.wall).collect());
     let data_dir = args.data_dir.clone();
     let replicated =
         tokio::task::spawn_blocking(move || crate::quorum_write::samples(&data_dir, 500)).await??;
@@ -55,6 +61,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             // machine pays, which the sums above leave out.
             ("replicated_write_floor_ms".into(), replicated),
             ("fanout_floor_ms".into(), fanout),
+            // The CPU one frame on each connection costs the sender and the receiver,
+            // and the least wall time that CPU allows spread over every core: below it no
+            // server can deliver to this client, however many threads it sends from.
+            ("fanout_sender_cpu_ms".into(), fanout_sender_cpu),
+            ("fanout_receiver_cpu_ms".into(), fanout_receiver_cpu),
+            ("fanout_cpu_bound_ms".into(), fanout_cpu_bound),
             ("watchers".into(), args.clients as f64),
         ],
         series: Vec::new(),
@@ -222,12 +234,29 @@ fn notification_frame(args: &Args) -> Vec<u8> {
     frame
 }
 
+/// One round of the fan-out probe: when the last frame arrived, and the CPU the sender
+/// and the receiver used for it.
+struct FanoutRound {
+    wall: Duration,
+    sender_cpu: Duration,
+    receiver_cpu: Duration,
+}
+
+impl FanoutRound {
+    /// The least wall time this much CPU allows on this machine's cores.
+    fn cpu_bound(&self) -> Duration {
+        (self.sender_cpu + self.receiver_cpu) / crate::cpu::cores() as u32
+    }
+}
+
 /// Times the delivery of one notification frame on each of `--clients` loopback
-/// connections, measured like the watch-fanout workload: the clock starts before the
-/// receiving tasks are spawned, and stops when the last has its frame. The sending end
-/// is another process (this binary, `--workload fanout-sender`), as a server would be,
-/// and writes each frame straight to its socket: no lookup, no queue, no task switch.
-async fn fanout(args: &Args) -> anyhow::Result<Vec<Duration>> {
+/// connections, measured like the watch-fanout workload: the receiving tasks wait on their
+/// sockets, the clock starts as the sender is told to go, and stops when the last has its
+/// frame. The sending end is another process (this binary, `--workload fanout-sender`), as
+/// a server would be, and writes each frame straight to its socket: no lookup, no queue, no
+/// task switch. It reports the CPU its writes took, so the probe also gives the least CPU a
+/// fan-out costs on both ends.
+async fn fanout(args: &Args) -> anyhow::Result<Vec<FanoutRound>> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let mut sender = tokio::process::Command::new(std::env::current_exe()?)
@@ -239,11 +268,12 @@ async fn fanout(args: &Args) -> anyhow::Result<Vec<Duration>> {
         ])
         .args(["--clients", &args.clients.to_string(), "--root", &args.root])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .context("starting the fan-out sender")?;
     let mut go = sender.stdin.take().context("sender stdin")?;
+    let mut reports = BufReader::new(sender.stdout.take().context("sender stdout")?).lines();
     let mut sockets = Vec::with_capacity(args.clients);
     while sockets.len() < args.clients {
         let (socket, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
@@ -253,30 +283,48 @@ async fn fanout(args: &Args) -> anyhow::Result<Vec<Duration>> {
         sockets.push(socket);
     }
     let frame_len = notification_frame(args).len();
-    let mut samples = Vec::new();
+    let mut rounds = Vec::new();
     for _ in 0..FANOUT_ROUNDS {
-        let start = Instant::now();
+        let started = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::with_capacity(sockets.len());
         for mut socket in sockets.drain(..) {
+            let started = started.clone();
             tasks.push(tokio::spawn(async move {
+                started.fetch_add(1, Ordering::Relaxed);
                 let mut frame = vec![0u8; frame_len];
                 socket.read_exact(&mut frame).await?;
-                anyhow::Ok((start.elapsed(), socket))
+                anyhow::Ok((Instant::now(), socket))
             }));
         }
+        crate::workloads::wait_until_started(&started, tasks.len()).await;
+        let cpu_before = crate::cpu::process_cpu(None)?;
+        let start = Instant::now();
         go.write_all(b"go\n").await?;
         go.flush().await?;
         let mut last = Duration::ZERO;
         for task in tasks {
-            let (elapsed, socket) = task.await??;
-            last = last.max(elapsed);
+            let (arrived, socket) = task.await??;
+            last = last.max(arrived.saturating_duration_since(start));
             sockets.push(socket);
         }
-        samples.push(last);
+        let receiver_cpu = crate::cpu::process_cpu(None)?.saturating_sub(cpu_before);
+        let report = reports
+            .next_line()
+            .await?
+            .context("the fan-out sender ended without reporting")?;
+        let sender_ns: u64 = report
+            .strip_prefix("cpu_ns ")
+            .and_then(|ns| ns.parse().ok())
+            .with_context(|| format!("unexpected report from the fan-out sender: {report:?}"))?;
+        rounds.push(FanoutRound {
+            wall: last,
+            sender_cpu: Duration::from_nanos(sender_ns),
+            receiver_cpu,
+        });
     }
     drop(go);
     let _ = sender.wait().await;
-    Ok(samples)
+    Ok(rounds)
 }
 
 /// The sending end of the fan-out probe: connects `--clients` sockets to `--connect`,
@@ -290,10 +338,17 @@ pub async fn fanout_sender(args: &Args) -> anyhow::Result<Report> {
     }
     let frame = notification_frame(args);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdout = tokio::io::stdout();
     while lines.next_line().await?.is_some() {
+        let cpu_before = crate::cpu::process_cpu(None)?;
         for socket in &mut sockets {
             socket.write_all(&frame).await?;
         }
+        let used = crate::cpu::process_cpu(None)?.saturating_sub(cpu_before);
+        stdout
+            .write_all(format!("cpu_ns {}\n", used.as_nanos()).as_bytes())
+            .await?;
+        stdout.flush().await?;
     }
     Ok(Report {
         stats: Stats::default(),

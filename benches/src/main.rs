@@ -6,6 +6,7 @@
 //! `--json`). See `--help` for the workloads.
 
 mod conn;
+mod cpu;
 mod floor;
 mod quorum_write;
 mod soak;
