@@ -59,7 +59,14 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 work=$(mktemp -d /tmp/paddock-compare.XXXXXX)
 pids=()
 cleanup() {
+    local status=$? log
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    if [ "$status" != 0 ]; then
+        # The servers' logs go with the work directory: show their ends first.
+        for log in "$work"/*/log[123]; do
+            [ -s "$log" ] && { echo "== $log" >&2; tail -n 30 "$log" >&2; }
+        done
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -96,11 +103,13 @@ declare -A PIDS
 start_node() {
     local name=$1 i=$2 dir=$work/$1
     if [ "$name" = paddock ]; then
-        RUST_LOG=warn "$PADDOCK" serve --config "$dir/zoo$i.cfg" >"$dir/log$i" 2>&1 &
+        # info: leader changes, snapshots and why a connection was closed; a handful of
+        # lines a run.
+        RUST_LOG=info "$PADDOCK" serve --config "$dir/zoo$i.cfg" >>"$dir/log$i" 2>&1 &
     else
         java -Xms64m -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \
             -Dzookeeper.log.dir="$dir" -Dzookeeper.root.logger=WARN,CONSOLE -Dzookeeper.jmx.log4j.disable=true \
-            org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo$i.cfg" >"$dir/log$i" 2>&1 &
+            org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo$i.cfg" >>"$dir/log$i" 2>&1 &
     fi
     PIDS[$name,$i]=$!
     pids+=("$!")
