@@ -1,20 +1,16 @@
-//! CPU time a process has used, to the nanosecond (Linux `schedstat`), so a short phase
-//! such as one watch fan-out can be charged to the client that measured it and to the
-//! processes around it: with every core busy, wall time is bounded by the CPU all of them
-//! need divided by the cores.
+//! CPU time this process has used, to the nanosecond (Linux `schedstat`), so a short phase
+//! such as one watch fan-out can be charged to the end that did the work: with every core
+//! busy, wall time is bounded by the CPU all of them need divided by the cores.
 
 use std::time::Duration;
 
 use anyhow::Context;
 
-/// CPU time used so far by all threads of process `pid` (`None`: this process).
-pub fn process_cpu(pid: Option<u32>) -> anyhow::Result<Duration> {
-    let dir = match pid {
-        Some(pid) => format!("/proc/{pid}/task"),
-        None => "/proc/self/task".to_owned(),
-    };
+/// CPU time used so far by all threads of this process.
+pub fn own_cpu() -> anyhow::Result<Duration> {
+    let dir = "/proc/self/task";
     let mut total = 0u64;
-    for task in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+    for task in std::fs::read_dir(dir).with_context(|| format!("reading {dir}"))? {
         let path = task?.path().join("schedstat");
         // A thread that ended between the listing and the read used no more CPU.
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -41,11 +37,11 @@ mod tests {
 
     #[test]
     fn spinning_shows_up_as_cpu_time() -> anyhow::Result<()> {
-        let before = process_cpu(None)?;
+        let before = own_cpu()?;
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut x = 0u64;
         // Spin until 20 ms of CPU are counted; a reader that never counts runs out of time.
-        while process_cpu(None)? - before < Duration::from_millis(20) {
+        while own_cpu()? - before < Duration::from_millis(20) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "spinning was not counted"

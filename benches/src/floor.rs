@@ -297,7 +297,7 @@ async fn fanout(args: &Args) -> anyhow::Result<Vec<FanoutRound>> {
             }));
         }
         crate::workloads::wait_until_started(&started, tasks.len()).await;
-        let cpu_before = crate::cpu::process_cpu(None)?;
+        let cpu_before = crate::cpu::own_cpu()?;
         let start = Instant::now();
         go.write_all(b"go\n").await?;
         go.flush().await?;
@@ -307,7 +307,7 @@ async fn fanout(args: &Args) -> anyhow::Result<Vec<FanoutRound>> {
             last = last.max(arrived.saturating_duration_since(start));
             sockets.push(socket);
         }
-        let receiver_cpu = crate::cpu::process_cpu(None)?.saturating_sub(cpu_before);
+        let receiver_cpu = crate::cpu::own_cpu()?.saturating_sub(cpu_before);
         let report = reports
             .next_line()
             .await?
@@ -340,11 +340,11 @@ pub async fn fanout_sender(args: &Args) -> anyhow::Result<Report> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();
     while lines.next_line().await?.is_some() {
-        let cpu_before = crate::cpu::process_cpu(None)?;
+        let cpu_before = crate::cpu::own_cpu()?;
         for socket in &mut sockets {
             socket.write_all(&frame).await?;
         }
-        let used = crate::cpu::process_cpu(None)?.saturating_sub(cpu_before);
+        let used = crate::cpu::own_cpu()?.saturating_sub(cpu_before);
         stdout
             .write_all(format!("cpu_ns {}\n", used.as_nanos()).as_bytes())
             .await?;

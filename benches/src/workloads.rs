@@ -325,7 +325,7 @@ async fn watch_fanout(args: &Args) -> anyhow::Result<Report> {
         }));
     }
     wait_until_started(&started, tasks.len()).await;
-    let cpu_before = crate::cpu::process_cpu(None)?;
+    let cpu_before = crate::cpu::own_cpu()?;
     let start = Instant::now();
     let err = writer
         .call(Request::SetData(SetDataRequest {
@@ -349,7 +349,7 @@ async fn watch_fanout(args: &Args) -> anyhow::Result<Report> {
         last = last.max(elapsed);
         conns.push(conn);
     }
-    let client_cpu = crate::cpu::process_cpu(None)?.saturating_sub(cpu_before);
+    let client_cpu = crate::cpu::own_cpu()?.saturating_sub(cpu_before);
     for conn in conns {
         let _ = conn.close().await;
     }
