@@ -294,7 +294,7 @@ fresh() {
 }
 
 # Memory, disk and restart with $fill znodes, from fresh clusters.
-declare -A RSS DISK RESTART RESTARTS GAP
+declare -A RSS DISK RESTARTS GAP
 for name in paddock zookeeper; do
     fresh "$name"
     "$BENCH" --connect "$(connect_string "$name")" --root /fill --workload fill --znodes "$fill" --clients 16 --inflight 32 --value-size 100 >/dev/null
@@ -326,7 +326,6 @@ for name in paddock zookeeper; do
         samples+=("$(python3 -c "import time; print('%.2f' % (time.time() - $start))")")
         sleep 2
     done
-    RESTART[$name]=$(printf '%s\n' "${samples[@]}" | sort -n | sed -n 2p)
     RESTARTS[$name]=$(IFS=/; echo "${samples[*]}")
 done
 
@@ -345,10 +344,12 @@ done
 
 floor=$(floor_probe)
 
-python3 - "$results" "$floor" "$fill" <<'PY' "${RSS[paddock]}" "${RSS[zookeeper]}" "${DISK[paddock]}" "${DISK[zookeeper]}" "${RESTART[paddock]}" "${RESTART[zookeeper]}" "${GAP[paddock]}" "${GAP[zookeeper]}" "${RESTARTS[paddock]}" "${RESTARTS[zookeeper]}"
+python3 - "$results" "$floor" "$fill" <<'PY' "${RSS[paddock]}" "${RSS[zookeeper]}" "${DISK[paddock]}" "${DISK[zookeeper]}" "${RESTARTS[paddock]}" "${RESTARTS[zookeeper]}" "${GAP[paddock]}" "${GAP[zookeeper]}"
 import json, statistics, sys
 results, floor, fill = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
-rss_p, rss_z, disk_p, disk_z, rs_p, rs_z, gap_p, gap_z, rs_all_p, rs_all_z = sys.argv[4:14]
+rss_p, rss_z, disk_p, disk_z, rs_all_p, rs_all_z, gap_p, gap_z = sys.argv[4:12]
+# Restart samples "a/b/c" in seconds; the row gives their median.
+rs_p, rs_z = (statistics.median(float(t) for t in v.split("/")) for v in (rs_all_p, rs_all_z))
 rows = {}
 for line in open(results):
     name, label, repeat, ops, p50, p99, fan, gap, cpu, steal, fsync, disk = line.rstrip("\n").split("\t")
@@ -401,6 +402,6 @@ print(f"| watch fan-out, all notifications delivered, ms (floor {f:.1f}: one fra
 bp, bz = int(rss_p) * 1024 / fill, int(rss_z) * 1024 / fill
 print(f"| RSS per server after {fill} znodes of 100 B, bytes/znode | {bp:.0f} | {bz:.0f} | {ratio(bp, bz)} |")
 print(f"| data dir size of one server, MiB | {int(disk_p)/1024:.0f} | {int(disk_z)/1024:.0f} | {ratio(float(disk_p), float(disk_z))} |")
-print(f"| restart to serving (caught up), s, median of three (Paddock {rs_all_p}, ZooKeeper {rs_all_z}) | {rs_p} | {rs_z} | {ratio(float(rs_p), float(rs_z))} |")
+print(f"| restart to serving (caught up), s, median of three (Paddock {rs_all_p}, ZooKeeper {rs_all_z}) | {rs_p:.2f} | {rs_z:.2f} | {ratio(rs_p, rs_z)} |")
 print(f"| leader kill -9 under load, longest write gap, ms | {gap_p} | {gap_z} | {ratio(float(gap_p), float(gap_z)) if gap_p != 'NA' and gap_z != 'NA' else 'n/a'} |")
 PY

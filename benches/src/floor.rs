@@ -9,8 +9,6 @@
 
 use std::io::Write;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -285,18 +283,12 @@ async fn fanout(args: &Args) -> anyhow::Result<Vec<FanoutRound>> {
     let frame_len = notification_frame(args).len();
     let mut rounds = Vec::new();
     for _ in 0..FANOUT_ROUNDS {
-        let started = Arc::new(AtomicU64::new(0));
-        let mut tasks = Vec::with_capacity(sockets.len());
-        for mut socket in sockets.drain(..) {
-            let started = started.clone();
-            tasks.push(tokio::spawn(async move {
-                started.fetch_add(1, Ordering::Relaxed);
-                let mut frame = vec![0u8; frame_len];
-                socket.read_exact(&mut frame).await?;
-                anyhow::Ok((Instant::now(), socket))
-            }));
-        }
-        crate::workloads::wait_until_started(&started, tasks.len()).await;
+        let tasks = crate::workloads::spawn_started(sockets.drain(..), |mut socket| async move {
+            let mut frame = vec![0u8; frame_len];
+            socket.read_exact(&mut frame).await?;
+            anyhow::Ok((Instant::now(), socket))
+        })
+        .await;
         let cpu_before = crate::cpu::own_cpu()?;
         let start = Instant::now();
         go.write_all(b"go\n").await?;

@@ -311,20 +311,14 @@ async fn watch_fanout(args: &Args) -> anyhow::Result<Report> {
     }
     // The receivers wait on their sockets before the clock starts: spawning ten thousand
     // tasks is the client's preparation, not the server's delivery.
-    let started = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for mut conn in watchers {
-        let started = started.clone();
-        tasks.push(tokio::spawn(async move {
-            started.fetch_add(1, Ordering::Relaxed);
-            loop {
-                if let Incoming::Notification = conn.recv().await? {
-                    return anyhow::Ok((Instant::now(), conn));
-                }
+    let tasks = spawn_started(watchers, |mut conn| async move {
+        loop {
+            if let Incoming::Notification = conn.recv().await? {
+                return anyhow::Ok((Instant::now(), conn));
             }
-        }));
-    }
-    wait_until_started(&started, tasks.len()).await;
+        }
+    })
+    .await;
     let cpu_before = crate::cpu::own_cpu()?;
     let start = Instant::now();
     let err = writer
@@ -367,12 +361,35 @@ async fn watch_fanout(args: &Args) -> anyhow::Result<Report> {
     })
 }
 
-/// Waits until `count` spawned tasks have begun (and so are parked on their sockets or
-/// about to be).
-pub async fn wait_until_started(started: &AtomicU64, count: usize) {
-    while started.load(Ordering::Relaxed) < count as u64 {
+/// Spawns `task(item)` for every item and returns once every task has begun, so each is
+/// parked on its socket (or about to be): a clock started after this times only what
+/// follows, not the spawning.
+pub async fn spawn_started<I, F, Fut>(
+    items: I,
+    task: F,
+) -> Vec<tokio::task::JoinHandle<Fut::Output>>
+where
+    I: IntoIterator,
+    F: Fn(I::Item) -> Fut,
+    Fut: std::future::Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let started = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = items
+        .into_iter()
+        .map(|item| {
+            let started = started.clone();
+            let run = task(item);
+            tokio::spawn(async move {
+                started.fetch_add(1, Ordering::Relaxed);
+                run.await
+            })
+        })
+        .collect();
+    while started.load(Ordering::Relaxed) < handles.len() as u64 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    handles
 }
 
 async fn fill(args: &Args) -> anyhow::Result<Report> {
