@@ -766,8 +766,17 @@ impl<O: Send + 'static> ReadyLoop<O> {
     }
 
     fn step(&mut self, message: Message) {
+        let forwarded = (message.get_msg_type() == MessageType::MsgPropose)
+            .then(|| (message.from, message.entries.len()));
         if let Err(error) = self.raw.step(message) {
-            debug!(node = self.config.id, %error, "raft message rejected");
+            match forwarded {
+                // The follower's clients lose these writes (connection closed): say why.
+                Some((from, entries)) => info!(
+                    node = self.config.id,
+                    from, entries, %error, "forwarded proposals dropped"
+                ),
+                None => debug!(node = self.config.id, %error, "raft message rejected"),
+            }
         }
     }
 

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -24,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Framed, FramedParts, LengthDelimitedCodec};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::faults::Faults;
 use crate::pb::{self, PeerFrame, peer_frame::Kind};
@@ -159,6 +160,8 @@ impl Context {
 pub(crate) struct Transport {
     ctx: Context,
     queues: BTreeMap<u64, mpsc::Sender<Outbound>>,
+    /// Raft messages dropped because a peer's queue was full, per peer, for the log.
+    overflowed: BTreeMap<u64, AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
     runtime: tokio::runtime::Handle,
 }
@@ -200,9 +203,14 @@ impl Transport {
             tasks.push(links.spawn(run_link(ctx.clone(), peer, addr, rx, conn_rx)));
         }
         tasks.push(runtime.spawn(accept_loop(ctx.clone(), listener, accepted)));
+        let overflowed = queues
+            .keys()
+            .map(|&peer| (peer, AtomicU64::new(0)))
+            .collect();
         Self {
             ctx,
             queues,
+            overflowed,
             tasks,
             runtime,
         }
@@ -220,13 +228,32 @@ impl Transport {
             let Ok(bytes) = message.write_to_bytes() else {
                 continue;
             };
-            let delivered = self
-                .queues
-                .get(&to)
-                .is_some_and(|q| q.try_send(Outbound::Raft(Bytes::from(bytes))).is_ok());
-            if !delivered {
+            let Some(queue) = self.queues.get(&to) else {
+                continue;
+            };
+            if let Err(error) = queue.try_send(Outbound::Raft(Bytes::from(bytes))) {
+                if matches!(error, mpsc::error::TrySendError::Full(_)) {
+                    self.count_overflow(to);
+                }
                 let _ = self.ctx.to_raft.try_send(Inbound::Unreachable(to));
             }
+        }
+    }
+
+    /// Counts a message dropped from `peer`'s full queue and logs the running total at
+    /// 1, 2, 4, 8… drops: a stalled link shows in the log without flooding it. A
+    /// dropped append is resent, but a follower's dropped forwarded proposal fails its
+    /// clients' writes (connection closed), so the log must say why.
+    fn count_overflow(&self, peer: u64) {
+        let Some(counter) = self.overflowed.get(&peer) else {
+            return;
+        };
+        let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if dropped.is_power_of_two() {
+            warn!(
+                node = self.ctx.id,
+                peer, dropped, "peer queue full; raft messages dropped so far"
+            );
         }
     }
 
@@ -303,10 +330,10 @@ async fn run_link(
                 () = drain_while_down(&ctx, peer, &mut outbox, BACKOFF_MAX) => continue,
             }
         };
-        debug!(node = ctx.id, peer, "peer connected");
+        info!(node = ctx.id, peer, "peer connected");
         let _ = ctx.to_raft.send(Inbound::Connected(peer)).await;
         let reason = serve_connection(&ctx, peer, stream, &mut outbox, &mut accepted).await;
-        debug!(node = ctx.id, peer, %reason, "peer connection ended");
+        info!(node = ctx.id, peer, %reason, "peer connection ended");
         let _ = ctx.to_raft.send(Inbound::Unreachable(peer)).await;
     }
 }
