@@ -6,8 +6,9 @@
 //! - The sequencer completes requests strictly in the order they arrived: it waits for
 //!   a write to be applied before answering it, and serves a read only when it reaches
 //!   the head of the queue, so a read never overtakes the session's earlier writes.
-//! - The writer drains the outbound queue to the socket; notifications from the applier
-//!   enter the same queue.
+//! - The writer drains the outbound queue to the socket; a notification from the applier
+//!   enters the same queue, or is written to the socket at once when nothing is queued
+//!   ahead of it (see [`crate::outbox`]).
 //!
 //! FIFO works both ways: a read never overtakes the session's earlier writes, and a
 //! later write never overtakes the session's earlier reads. The second half is why a
@@ -35,7 +36,6 @@ use paddock_tree::acl::digest_id;
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +44,7 @@ use tracing::{debug, info, warn};
 use crate::command;
 use crate::four_letter;
 use crate::frames;
+use crate::outbox::{OutboxReader, outbox};
 use crate::server::Context;
 use crate::state::{ConnHandle, ConnInfo, Core, Outcome, now_ms};
 use crate::watches::{ConnId, WatchKind};
@@ -119,7 +120,7 @@ pub(crate) async fn serve(ctx: Context, stream: TcpStream, addr: SocketAddr) {
     };
 
     let conn = ctx.shared.next_conn_id();
-    let (outbound, outbound_rx) = mpsc::channel(ctx.shared.config.outbound_frames_max);
+    let (outbox, outbox_reader) = outbox(write_half, ctx.shared.config.outbound_frames_max);
     let closer = CancellationToken::new();
     let info = Arc::new(ConnInfo {
         addr,
@@ -137,14 +138,13 @@ pub(crate) async fn serve(ctx: Context, stream: TcpStream, addr: SocketAddr) {
         owner: rand::random::<u64>() | 1,
     });
     let writer = tokio::spawn(write_frames(
-        write_half,
-        outbound_rx,
+        outbox_reader,
         closer.clone(),
         info.clone(),
         ctx.clone(),
     ));
     let handle = ConnHandle {
-        outbound: outbound.clone(),
+        outbox,
         closer: closer.clone(),
         info: info.clone(),
     };
@@ -167,7 +167,6 @@ pub(crate) async fn serve(ctx: Context, stream: TcpStream, addr: SocketAddr) {
         }
     }
     drop(handle);
-    drop(outbound);
     let _ = writer.await;
 }
 
@@ -276,11 +275,7 @@ async fn handshake(
         passwd: password,
         read_only,
     };
-    handle
-        .outbound
-        .send(frames::connect(&response))
-        .await
-        .ok()?;
+    handle.outbox.send(frames::connect(&response)).await.ok()?;
     debug!(%addr, session = format_args!("{session_id:#x}"), timeout_ms, "session established");
     Some(Session {
         id: session_id,
@@ -315,7 +310,7 @@ async fn refuse_as_expired(handle: &ConnHandle, read_only: Option<bool>) {
         passwd: vec![0; 16],
         read_only,
     };
-    let _ = handle.outbound.send(frames::connect(&expired)).await;
+    let _ = handle.outbox.send(frames::connect(&expired)).await;
 }
 
 /// Reads requests until the client leaves, misbehaves or is dropped.
@@ -678,7 +673,7 @@ async fn sequence(
         handle.info.queued.fetch_sub(1, Ordering::Relaxed);
         ctx.shared.metrics.latency.record(received.elapsed());
         if let Some(frame) = frame
-            && handle.outbound.send(frame).await.is_err()
+            && handle.outbox.send(frame).await.is_err()
         {
             handle.closer.cancel();
             break;
@@ -815,44 +810,33 @@ fn set_watches(
 
 /// Writes queued frames to the socket, several per syscall when they pile up.
 async fn write_frames(
-    mut socket: OwnedWriteHalf,
-    mut outbound: mpsc::Receiver<Bytes>,
+    mut outbox: OutboxReader,
     closer: CancellationToken,
     info: Arc<ConnInfo>,
     ctx: Context,
 ) {
     let mut buffer = Vec::with_capacity(64 * 1024);
     loop {
-        let frame = tokio::select! {
-            () = closer.cancelled() => break,
-            frame = outbound.recv() => frame,
-        };
-        let Some(frame) = frame else { break };
         buffer.clear();
-        buffer.extend_from_slice(&frame);
-        let mut count = 1;
-        while buffer.len() < 256 * 1024 {
-            match outbound.try_recv() {
-                Ok(frame) => {
-                    buffer.extend_from_slice(&frame);
-                    count += 1;
-                }
-                Err(_) => break,
-            }
-        }
+        let count = tokio::select! {
+            () = closer.cancelled() => break,
+            count = outbox.next_batch(&mut buffer, 256 * 1024) => count,
+        };
+        let Some(count) = count else { break };
         let written = tokio::select! {
             () = closer.cancelled() => break,
-            written = socket.write_all(&buffer) => written,
+            written = outbox.write_all(&buffer) => written,
         };
         if written.is_err() {
             closer.cancel();
             break;
         }
+        outbox.written(count);
         info.sent.fetch_add(count, Ordering::Relaxed);
         ctx.shared
             .metrics
             .packets_sent
             .fetch_add(count, Ordering::Relaxed);
     }
-    let _ = socket.shutdown().await;
+    outbox.shutdown();
 }

@@ -29,6 +29,7 @@ mod connection;
 pub mod four_letter;
 pub mod frames;
 pub mod metrics;
+pub mod outbox;
 mod reaper;
 mod server;
 pub mod sessions;

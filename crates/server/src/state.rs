@@ -16,7 +16,6 @@ use bytes::Bytes;
 use paddock_raft::{SnapshotWriter, StateMachine};
 use paddock_tree::{Applied, SessionChange, Tree, TreeConfig, Trigger};
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -24,6 +23,7 @@ use crate::command::{self, CommandError};
 use crate::config::ServerConfig;
 use crate::frames;
 use crate::metrics::Metrics;
+use crate::outbox::{Outbox, SendError, Sent};
 use crate::watches::{ConnId, WatchTable};
 
 /// Per-connection figures for `cons`, `stat` and `dump`.
@@ -59,7 +59,7 @@ pub struct ConnInfo {
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     /// Frames to write to the client, in order.
-    pub outbound: mpsc::Sender<Bytes>,
+    pub outbox: Outbox,
     /// Cancelled to drop the connection at once.
     pub closer: CancellationToken,
     /// Figures for operators.
@@ -82,23 +82,12 @@ impl Core {
     /// Queues a frame to a connection without waiting; a connection whose queue is full
     /// is too slow and is dropped (as ZooKeeper drops it), so it never stalls the caller.
     pub fn send(&self, conn: ConnId, frame: Bytes, metrics: &Metrics) -> bool {
-        let Some(handle) = self.conns.get(&conn) else {
-            return false;
-        };
-        match handle.outbound.try_send(frame) {
-            Ok(()) => true,
-            Err(_) => {
-                warn!(conn, addr = %handle.info.addr, "client too slow to read; closing its connection");
-                metrics
-                    .slow_connections_closed
-                    .fetch_add(1, Ordering::Relaxed);
-                handle.closer.cancel();
-                false
-            }
-        }
+        self.deliver(conn, frame, false, metrics)
     }
 
-    /// Turns triggers into notifications on the connections that watch them.
+    /// Turns triggers into notifications on the connections that watch them. Each is
+    /// written straight to its socket where nothing is queued ahead of it (see
+    /// [`Outbox::write_or_queue`]), else queued like a reply.
     pub fn notify(&mut self, triggers: &[Trigger], zxid: i64, metrics: &Metrics) {
         for trigger in triggers {
             let targets = self.watches.fire(trigger);
@@ -108,7 +97,35 @@ impl Core {
             // One encoding per change, shared by every watcher.
             let frame = frames::notification(trigger.event, &trigger.path, zxid);
             for (conn, _) in targets {
-                self.send(conn, frame.clone(), metrics);
+                self.deliver(conn, frame.clone(), true, metrics);
+            }
+        }
+    }
+
+    fn deliver(&self, conn: ConnId, frame: Bytes, write_now: bool, metrics: &Metrics) -> bool {
+        let Some(handle) = self.conns.get(&conn) else {
+            return false;
+        };
+        let sent = if write_now {
+            handle.outbox.write_or_queue(frame)
+        } else {
+            handle.outbox.try_send(frame).map(|()| Sent::Queued)
+        };
+        match sent {
+            Ok(Sent::Written) => {
+                handle.info.sent.fetch_add(1, Ordering::Relaxed);
+                metrics.packets_sent.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Ok(Sent::Queued) => true,
+            Err(SendError::Closed) => false,
+            Err(SendError::Full) => {
+                warn!(conn, addr = %handle.info.addr, "client too slow to read; closing its connection");
+                metrics
+                    .slow_connections_closed
+                    .fetch_add(1, Ordering::Relaxed);
+                handle.closer.cancel();
+                false
             }
         }
     }
