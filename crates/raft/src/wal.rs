@@ -31,6 +31,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use protobuf::Message;
 use raft::prelude::{ConfState, Entry, HardState, SnapshotMetadata};
 use tracing::warn;
@@ -208,12 +209,41 @@ fn put_entries(out: &mut Vec<u8>, entries: &[Entry]) -> Result<(), StoreError> {
     entries.iter().try_for_each(|entry| put_message(out, entry))
 }
 
-fn decode_entries(mut bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {
+/// An entry as replay first meets it: its index and its encoding. Only the entries left
+/// in the log once every record is replayed are decoded; most of those in the older
+/// segments are behind the truncation marker and dropped (a restart after a million
+/// writes read some 100,000 entries to keep 5,000).
+struct Encoded {
+    index: u64,
+    bytes: Bytes,
+}
+
+/// Splits an entries payload (a slice of `segment`) into its entries, undecoded.
+fn scan_entries(segment: &Bytes, mut payload: &[u8]) -> Result<Vec<Encoded>, StoreError> {
     let mut entries = Vec::new();
-    while !bytes.is_empty() {
-        entries.push(decode(take_field(&mut bytes)?)?);
+    while !payload.is_empty() {
+        let field = take_field(&mut payload)?;
+        entries.push(Encoded {
+            index: entry_index(field)?,
+            bytes: segment.slice_ref(field),
+        });
     }
     Ok(entries)
+}
+
+/// The index of an encoded `Entry` (field 3), without decoding the rest.
+fn entry_index(bytes: &[u8]) -> Result<u64, StoreError> {
+    const INDEX_FIELD: u32 = 3;
+    let mut input = protobuf::CodedInputStream::from_bytes(bytes);
+    while !input.eof().map_err(codec_error)? {
+        let (field, wire_type) = input.read_tag_unpack().map_err(codec_error)?;
+        if field == INDEX_FIELD && wire_type == protobuf::wire_format::WireTypeVarint {
+            return input.read_uint64().map_err(codec_error);
+        }
+        input.skip_field(wire_type).map_err(codec_error)?;
+    }
+    // Absent: the default.
+    Ok(0)
 }
 
 fn put_checkpoint(out: &mut Vec<u8>, checkpoint: &Checkpoint) -> Result<(), StoreError> {
@@ -292,10 +322,18 @@ struct SegmentReplay {
     resets: bool,
 }
 
-/// Replays one segment's records into `replayed`.
+/// The state replay builds, entries still encoded.
+#[derive(Default)]
+struct Replaying {
+    checkpoint: Checkpoint,
+    log: Vec<Encoded>,
+}
+
+/// Replays one segment's records (slices of `segment_bytes`) into `replayed`.
 fn replay_records(
+    segment_bytes: &Bytes,
     records: &[(u8, &[u8])],
-    replayed: &mut Replayed,
+    replayed: &mut Replaying,
 ) -> Result<SegmentReplay, StoreError> {
     let mut segment = SegmentReplay {
         headed: records
@@ -306,17 +344,17 @@ fn replay_records(
     for (kind, payload) in records {
         match *kind {
             KIND_ENTRIES => {
-                let entries = decode_entries(payload)?;
+                let entries = scan_entries(segment_bytes, payload)?;
                 if let Some(tail) = entries.last() {
                     segment.last = segment.last.max(tail.index);
                 }
-                splice(&mut replayed.entries, entries)?;
+                splice(&mut replayed.log, entries)?;
             }
             KIND_HARD_STATE => replayed.checkpoint.hard_state = decode(payload)?,
             KIND_CHECKPOINT => {
                 let checkpoint = decode_checkpoint(payload)?;
                 if checkpoint.reset {
-                    replayed.entries.clear();
+                    replayed.log.clear();
                     segment.resets = true;
                 }
                 replayed.checkpoint = checkpoint;
@@ -331,7 +369,7 @@ fn replay_records(
 /// index on. One that starts past the end or before the start of what has been replayed
 /// follows entries in segments already deleted (compacted): the log restarts with it, and
 /// the final check against the truncation marker says whether that left a gap.
-fn splice(log: &mut Vec<Entry>, run: Vec<Entry>) -> Result<(), StoreError> {
+fn splice(log: &mut Vec<Encoded>, run: Vec<Encoded>) -> Result<(), StoreError> {
     let Some(first) = run.first().map(|e| e.index) else {
         return Ok(());
     };
@@ -349,6 +387,20 @@ fn splice(log: &mut Vec<Entry>, run: Vec<Entry>) -> Result<(), StoreError> {
     }
     log.extend(run);
     Ok(())
+}
+
+/// Decodes the entries that outlived replay.
+fn decode_log(log: Vec<Encoded>) -> Result<Vec<Entry>, StoreError> {
+    log.into_iter()
+        .map(|encoded| {
+            let entry: Entry = decode(&encoded.bytes)?;
+            if entry.index == encoded.index {
+                Ok(entry)
+            } else {
+                Err(StoreError::Corrupt("entry index misread"))
+            }
+        })
+        .collect()
 }
 
 /// Syncs a directory, so the names created or removed in it are durable.
@@ -382,13 +434,13 @@ impl Wal {
             .filter_map(|item| segment_number(item.file_name().to_str()?))
             .collect();
         numbers.sort_unstable();
-        let mut replayed = Replayed::default();
+        let mut replayed = Replaying::default();
         let mut older: BTreeMap<u64, Segment> = BTreeMap::new();
         let mut newest = None;
         let mut newest_end = 0;
         for (position, number) in numbers.iter().enumerate() {
             let path = wal_dir.join(segment_name(*number));
-            let bytes = std::fs::read(&path)?;
+            let bytes = Bytes::from(std::fs::read(&path)?);
             let mut rest = &bytes[..];
             let mut records = Vec::new();
             while let Some(record) = next_record(&mut rest) {
@@ -410,7 +462,7 @@ impl Wal {
                 file.sync_all()?;
             }
             newest_end = whole as u64;
-            let replay = replay_records(&records, &mut replayed)?;
+            let replay = replay_records(&bytes, &records, &mut replayed)?;
             if let Some((number, segment)) = newest.take() {
                 older.insert(number, segment);
             }
@@ -430,14 +482,18 @@ impl Wal {
             ));
         }
         let truncated = replayed.checkpoint.truncated.0;
-        replayed.entries.retain(|e| e.index > truncated);
+        replayed.log.retain(|e| e.index > truncated);
         if replayed
-            .entries
+            .log
             .first()
             .is_some_and(|e| e.index != truncated + 1)
         {
             return Err(StoreError::Corrupt("gap in the log"));
         }
+        let replayed = Replayed {
+            checkpoint: replayed.checkpoint,
+            entries: decode_log(replayed.log)?,
+        };
         let (newest, file, end) = match newest {
             Some((number, segment)) => {
                 let path = wal_dir.join(segment_name(number));
