@@ -755,7 +755,20 @@ impl<O: Send + 'static> ReadyLoop<O> {
         }
         let appended_from = self.raw.raft.raft_log.last_index();
         for message in std::mem::take(&mut self.forwarded) {
-            self.step(message);
+            if leader {
+                self.step(message);
+            } else {
+                // Forwarded to a leader that is no more. raft-rs would pass them on to
+                // the new one, where they could land behind their session's later
+                // writes (sent there directly): dropped, they fail their clients'
+                // writes (connection closed) and a session's order holds.
+                info!(
+                    node = self.config.id,
+                    from = message.from,
+                    entries = message.entries.len(),
+                    "forwarded proposals dropped: no longer the leader"
+                );
+            }
         }
         self.propose_own();
         let raft_log = &self.raw.raft.raft_log;

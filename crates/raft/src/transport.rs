@@ -146,7 +146,13 @@ impl Context {
                 Ok(message) if message.from == from && message.to == self.id => {
                     let _ = self.to_raft.send(Inbound::Raft(message)).await;
                 }
-                Ok(message) => warn!(from, to = message.to, "misaddressed raft message dropped"),
+                Ok(message) => warn!(
+                    link = from,
+                    from = message.from,
+                    to = message.to,
+                    kind = ?message.get_msg_type(),
+                    "misaddressed raft message dropped"
+                ),
                 Err(error) => warn!(from, %error, "undecodable raft message dropped"),
             }
         }
