@@ -283,6 +283,15 @@ for label, key in (("fanout", "fanout_floor_ms"), ("fanout-cpu", "fanout_cpu_bou
         echo "fan-out floor failed" >&2
 done
 
+# Elections in Paddock while the workloads ran (the first included): a leader that has not
+# heard from a quorum for an election timeout steps down and every write in flight fails,
+# so a stall of the host shows in the write rows; this says whether one happened.
+paddock_log_count() {
+    cat "$work"/paddock/log[123] | sed 's/\x1b\[[0-9;]*m//g' | grep -c "$1" || true
+}
+ELECTIONS=$(paddock_log_count 'leader changed.*role=Leader')
+STEPDOWNS=$(paddock_log_count 'quorum is not active')
+
 # fresh NAME: stops the cluster, empties its data directories (keeping myid), restarts it.
 fresh() {
     local name=$1 i
@@ -405,3 +414,7 @@ print(f"| data dir size of one server, MiB | {int(disk_p)/1024:.0f} | {int(disk_
 print(f"| restart to serving (caught up), s, median of three (Paddock {rs_all_p}, ZooKeeper {rs_all_z}) | {rs_p:.2f} | {rs_z:.2f} | {ratio(rs_p, rs_z)} |")
 print(f"| leader kill -9 under load, longest write gap, ms | {gap_p} | {gap_z} | {ratio(float(gap_p), float(gap_z)) if gap_p != 'NA' and gap_z != 'NA' else 'n/a'} |")
 PY
+if [ "$workloads" = 1 ]; then
+    echo
+    echo "Paddock during the workloads: $ELECTIONS leader election(s), the first included; $STEPDOWNS leader(s) stepped down for want of a quorum."
+fi
