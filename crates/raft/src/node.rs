@@ -558,6 +558,11 @@ impl<O: Send + 'static> ReadyLoop<O> {
         runtime.block_on(async {
             let mut ticker = tokio::time::interval(self.config.tick);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // A loop silent for an election timeout costs the cluster its leader (or this
+            // follower its vote): say so when it was half that, and whether the loop was
+            // busy (its own work, e.g. a flush done inline) or not running at all.
+            let stall = self.config.election_timeout() / 2;
+            let mut last_tick = Instant::now();
             while !self.stopping {
                 self.observe_applied(self.progress.applied());
                 let mut saturated = self.apply_lagging();
@@ -568,7 +573,18 @@ impl<O: Send + 'static> ReadyLoop<O> {
                 }
                 let hold = self.hold.until(Instant::now());
                 tokio::select! {
-                    _ = ticker.tick() => self.on_tick(),
+                    _ = ticker.tick() => {
+                        let gap = last_tick.elapsed();
+                        last_tick = Instant::now();
+                        if gap >= stall {
+                            warn!(
+                                node = self.config.id,
+                                gap_ms = gap.as_millis() as u64,
+                                "Ready loop ticked late; peers may start an election"
+                            );
+                        }
+                        self.on_tick();
+                    }
                     () = hold_ends(hold) => {}
                     Some(message) = inbound.recv() => self.on_inbound(message),
                     Some(proposal) = proposals.recv(), if !saturated => self.on_proposal(proposal),
@@ -605,9 +621,20 @@ impl<O: Send + 'static> ReadyLoop<O> {
                     }
                 }
                 self.propose_batch();
+                let ready_started = Instant::now();
                 if let Err(error) = self.on_ready().await {
                     error!(node = self.config.id, %error, "storage failed; stopping the node");
                     break;
+                }
+                let ready_took = ready_started.elapsed();
+                if ready_took >= stall {
+                    warn!(
+                        node = self.config.id,
+                        ready_ms = ready_took.as_millis() as u64,
+                        last_flush_ms = self.log.last_flush().as_millis() as u64,
+                        "one Ready took half an election timeout (an inline flush or apply); \
+                         peers may start an election"
+                    );
                 }
                 self.let_links_write().await;
             }
