@@ -71,7 +71,7 @@ pub(crate) struct Checkpoint {
 }
 
 /// What replaying the segments found.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Replayed {
     /// The newest checkpoint (all defaults if none was written), with the newest hard
     /// state, whether that came in the checkpoint or in a record of its own.

@@ -33,6 +33,15 @@ pub enum SendError {
     Closed,
 }
 
+impl From<TrySendError<Bytes>> for SendError {
+    fn from(error: TrySendError<Bytes>) -> Self {
+        match error {
+            TrySendError::Full(_) => Self::Full,
+            TrySendError::Closed(_) => Self::Closed,
+        }
+    }
+}
+
 /// How a frame left [`Outbox::write_or_queue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
@@ -88,22 +97,21 @@ impl Outbox {
     /// Queues `frame` behind everything sent before it, without waiting.
     pub fn try_send(&self, frame: Bytes) -> Result<(), SendError> {
         let _order = self.link.order.lock();
-        self.enqueue(frame)
+        self.enqueue(frame).map_err(SendError::from)
     }
 
     /// Queues `frame`, waiting while the queue is full.
     pub async fn send(&self, frame: Bytes) -> Result<(), SendError> {
         let frame = {
             let _order = self.link.order.lock();
-            self.link.backlog.fetch_add(1, Ordering::AcqRel);
-            match self.queue.try_send(frame) {
+            match self.enqueue(frame) {
                 Ok(()) => return Ok(()),
-                // Counted in the backlog while it waits for room, so no frame sent
-                // after it is written directly ahead of it.
-                Err(TrySendError::Full(frame)) => frame,
-                Err(TrySendError::Closed(_)) => {
-                    self.link.backlog.fetch_sub(1, Ordering::AcqRel);
-                    return Err(SendError::Closed);
+                Err(TrySendError::Closed(_)) => return Err(SendError::Closed),
+                // Counted in the backlog while it waits for room (still under the lock),
+                // so no frame sent after it is written directly ahead of it.
+                Err(TrySendError::Full(frame)) => {
+                    self.link.backlog.fetch_add(1, Ordering::AcqRel);
+                    frame
                 }
             }
         };
@@ -127,17 +135,18 @@ impl Outbox {
                 Err(_) => {}
             }
         }
-        self.enqueue(frame).map(|()| Sent::Queued)
+        // Still under the lock: the rest of a partly written frame goes first.
+        self.enqueue(frame)
+            .map(|()| Sent::Queued)
+            .map_err(SendError::from)
     }
 
-    fn enqueue(&self, frame: Bytes) -> Result<(), SendError> {
+    /// Queues `frame` counted in the backlog; a frame given back is not counted. The
+    /// caller holds the order lock.
+    fn enqueue(&self, frame: Bytes) -> Result<(), TrySendError<Bytes>> {
         self.link.backlog.fetch_add(1, Ordering::AcqRel);
-        self.queue.try_send(frame).map_err(|error| {
+        self.queue.try_send(frame).inspect_err(|_| {
             self.link.backlog.fetch_sub(1, Ordering::AcqRel);
-            match error {
-                TrySendError::Full(_) => SendError::Full,
-                TrySendError::Closed(_) => SendError::Closed,
-            }
         })
     }
 }
