@@ -33,6 +33,7 @@ mod hold;
 mod log_writer;
 mod logger;
 mod node;
+mod phases;
 mod sled_import;
 mod snapshot_store;
 mod state_machine;

@@ -32,7 +32,8 @@ use crate::faults::Faults;
 use crate::hold::ProposalHold;
 use crate::log_writer::{self, Persisted};
 use crate::logger::raft_logger;
-use crate::snapshot_store::SnapshotStore;
+use crate::phases::Phases;
+use crate::snapshot_store::{self, SnapshotId, SnapshotStore};
 use crate::state_machine::StateMachine;
 use crate::storage::LogStore;
 use crate::summary::DurationSummary;
@@ -322,11 +323,12 @@ impl<O: Send + 'static> RaftNode<O> {
         let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
         let writer =
             log_writer::start(id, log.clone(), persisted_tx).map_err(StartError::Thread)?;
+        let snapshot_remover =
+            snapshot_store::start_remover(id, snapshots).map_err(StartError::Thread)?;
         let hold = ProposalHold::new(config.proposal_hold_uncommitted, config.proposal_hold);
         let ready_loop = ReadyLoop {
             raw,
             log,
-            snapshots,
             config,
             transport: transport.clone(),
             to_applier,
@@ -347,8 +349,10 @@ impl<O: Send + 'static> RaftNode<O> {
             forwarded: Vec::new(),
             hold,
             writer,
+            snapshot_remover,
             unpersisted: VecDeque::new(),
             durable: 0,
+            phases: Phases::new(),
         };
         let raft_thread = std::thread::Builder::new()
             .name(format!("paddock-raft-{id}"))
@@ -495,7 +499,6 @@ async fn hold_ends(until: Option<Instant>) {
 struct ReadyLoop<O> {
     raw: RawNode<LogStore>,
     log: LogStore,
-    snapshots: SnapshotStore,
     config: RaftConfig,
     transport: Arc<parking_lot::Mutex<Option<Transport>>>,
     to_applier: ApplierLink<O>,
@@ -528,11 +531,15 @@ struct ReadyLoop<O> {
     hold: ProposalHold,
     /// Flushes the log on a thread of its own: sent a Ready's number once it is queued.
     writer: Worker<u64>,
+    /// Deletes snapshots older than the id sent, on a thread of its own.
+    snapshot_remover: Worker<SnapshotId>,
     /// Readies handed to raft-rs whose persistence is not yet acknowledged to it, in
     /// order, with the messages that must wait for it.
     unpersisted: VecDeque<Unpersisted>,
     /// The highest Ready number known durable.
     durable: u64,
+    /// Where the current turn of the loop spent its time.
+    phases: Phases,
 }
 
 /// A Ready advanced before it was durable.
@@ -572,6 +579,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
                     saturated = self.apply_lagging();
                 }
                 let hold = self.hold.until(Instant::now());
+                self.phases.restart();
                 tokio::select! {
                     _ = ticker.tick() => {
                         let gap = last_tick.elapsed();
@@ -593,6 +601,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
                     Some(flushed) = persisted.recv() => self.on_persisted(flushed),
                     else => break,
                 }
+                self.phases.mark("waiting and one message");
                 // Take whatever else is waiting, so one Ready (one fsync) covers it all.
                 for _ in 0..1024 {
                     let mut progressed = false;
@@ -620,23 +629,25 @@ impl<O: Send + 'static> ReadyLoop<O> {
                         break;
                     }
                 }
+                self.phases.mark("more messages");
                 self.propose_batch();
-                let ready_started = Instant::now();
+                self.phases.mark("proposing");
                 if let Err(error) = self.on_ready().await {
                     error!(node = self.config.id, %error, "storage failed; stopping the node");
                     break;
                 }
-                let ready_took = ready_started.elapsed();
-                if ready_took >= stall {
+                self.let_links_write().await;
+                self.phases.mark("links writing");
+                let took = self.phases.total();
+                if took >= stall {
                     warn!(
                         node = self.config.id,
-                        ready_ms = ready_took.as_millis() as u64,
-                        last_flush_ms = self.log.last_flush().as_millis() as u64,
-                        "one Ready took half an election timeout (an inline flush or apply); \
-                         peers may start an election"
+                        turn_ms = took.as_millis() as u64,
+                        phases = %self.phases,
+                        "one turn of the Ready loop took half an election timeout; peers may \
+                         start an election"
                     );
                 }
-                self.let_links_write().await;
             }
         });
         // Fail what is still waiting: dropping the senders does it.
@@ -889,19 +900,22 @@ impl<O: Send + 'static> ReadyLoop<O> {
         match report {
             FromApplier::Applied(index) => self.observe_applied(index),
             FromApplier::SnapshotTaken((index, term)) => {
+                self.phases.mark("until a snapshot was reported");
                 let result = self.log.record_snapshot(index, term).and_then(|()| {
                     let keep_from = index.saturating_sub(self.config.log_entries_kept);
                     self.log.compact(keep_from)?;
+                    self.phases.mark("compacting the log");
                     self.log.flush()
                 });
+                self.phases.mark("flushing the compaction");
                 if let Err(error) = result {
                     error!(node = self.config.id, %error, "recording snapshot failed");
                     self.stopping = true;
-                } else if let Err(error) = self.snapshots.retain_from((index, term)) {
+                } else {
                     // Only now, with the new one recorded on disk, may older ones go. A
                     // transfer still streaming one holds its file open, which keeps its
                     // data readable until it ends.
-                    error!(node = self.config.id, %error, "removing old snapshots failed");
+                    self.snapshot_remover.send((index, term));
                 }
                 self.publish_status();
             }
@@ -973,10 +987,12 @@ impl<O: Send + 'static> ReadyLoop<O> {
 
         // 1. A leader may send its messages before persisting (Raft thesis 10.2.1),
         // and they go out now, so followers persist while the leader does.
+        self.phases.mark("raft-rs Ready");
         self.send(ready.take_messages());
         if ready.must_sync() {
             self.let_links_write().await;
         }
+        self.phases.mark("sending");
 
         // 2. A snapshot from the leader: the log restarts after it.
         let snapshot_id = if ready.snapshot().is_empty() {
@@ -1000,6 +1016,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
         if let Some(hard_state) = ready.hs() {
             self.log.set_hard_state(hard_state)?;
         }
+        self.phases.mark("appending");
 
         // A snapshot (rare) is made durable here, with everything queued before it, and
         // so is every Ready when each entry is flushed on its own. So is a Ready of at
@@ -1020,6 +1037,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
             }
             // 5. Only now may messages that depend on the persisted state go out.
             self.send(ready.take_persisted_messages());
+            self.phases.mark("flushing inline");
         }
 
         // 6. Apply: the snapshot first, then committed entries, in log order. raft-rs
@@ -1028,6 +1046,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
             self.tell_applier(ToApplier::Restore(id));
         }
         self.apply(ready.take_committed_entries());
+        self.phases.mark("applying");
 
         // Read index answers: wait for the applied index to reach them.
         for state in ready.take_read_states() {
@@ -1056,6 +1075,7 @@ impl<O: Send + 'static> ReadyLoop<O> {
             }
             self.send(light.take_messages());
             self.apply(light.take_committed_entries());
+            self.phases.mark("advancing and applying");
         } else {
             // 5./7. The writer thread makes it durable; this loop goes on meanwhile, and
             // the messages that depend on it wait for its report (`on_persisted`).
@@ -1072,8 +1092,10 @@ impl<O: Send + 'static> ReadyLoop<O> {
                 messages,
             });
             self.release_persisted();
+            self.phases.mark("advancing");
         }
         self.publish_status();
+        self.phases.mark("status");
         Ok(())
     }
 

@@ -7,8 +7,12 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 
 use parking_lot::Mutex;
+use tracing::error;
+
+use crate::worker::Worker;
 
 /// A snapshot is named by the log position it covers.
 pub type SnapshotId = (u64, u64);
@@ -184,6 +188,26 @@ impl AsRef<[u8]> for ArcBytes {
     }
 }
 
+/// Starts node `node`'s thread that deletes the snapshots older than each id sent to it.
+/// Deleting a file of a few hundred megabytes took 150–300 ms, time the Ready loop spent
+/// silent, long enough for followers to start an election.
+pub(crate) fn start_remover(node: u64, store: SnapshotStore) -> io::Result<Worker<SnapshotId>> {
+    Worker::start(
+        format!("paddock-snapdel-{node}"),
+        move |keeps: Receiver<SnapshotId>| {
+            while let Ok(mut keep) = keeps.recv() {
+                while let Ok(later) = keeps.try_recv() {
+                    keep = keep.max(later);
+                }
+                if let Err(error) = store.retain_from(keep) {
+                    // The old files stay behind, taking space; the next snapshot tries again.
+                    error!(node, %error, "removing old snapshots failed");
+                }
+            }
+        },
+    )
+}
+
 impl SnapshotSink {
     /// The snapshot being written.
     pub fn id(&self) -> SnapshotId {
@@ -245,5 +269,32 @@ impl Write for SnapshotSink {
             SinkTarget::File { file, .. } => file.flush(),
             SinkTarget::Memory { .. } => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(ids: &[SnapshotId]) -> SnapshotStore {
+        let store = SnapshotStore::in_memory();
+        for id in ids {
+            let mut sink = store.create(*id).unwrap();
+            sink.write_all(b"state").unwrap();
+            sink.finish().unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn the_remover_keeps_the_newest_it_was_told_of_and_everything_after() {
+        let store = store_with(&[(10, 1), (20, 1), (30, 2), (40, 2)]);
+        let remover = start_remover(1, store.clone()).unwrap();
+        remover.send((20, 1));
+        remover.send((30, 2));
+        drop(remover); // joins the thread once it has served both
+        let mut left = store.list().unwrap();
+        left.sort_unstable();
+        assert_eq!(left, vec![(30, 2), (40, 2)]);
     }
 }
