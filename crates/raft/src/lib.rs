@@ -27,6 +27,7 @@
 
 mod applier;
 mod config;
+mod direct_file;
 mod error;
 mod faults;
 mod hold;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Cursor, Read, Write};
+use std::io::{self, BufReader, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
@@ -12,6 +12,7 @@ use std::sync::mpsc::Receiver;
 use parking_lot::Mutex;
 use tracing::error;
 
+use crate::direct_file::DirectWriter;
 use crate::worker::Worker;
 
 /// A snapshot is named by the log position it covers.
@@ -38,7 +39,7 @@ pub struct SnapshotSink {
 
 enum SinkTarget {
     File {
-        file: BufWriter<File>,
+        file: DirectWriter,
         tmp: PathBuf,
         path: PathBuf,
         dir: PathBuf,
@@ -88,9 +89,8 @@ impl SnapshotStore {
             Kind::Dir(dir) => {
                 let path = dir.join(file_name(id));
                 let tmp = dir.join(format!("{}.tmp", file_name(id)));
-                // The tree's writer hands over blocks of 64 KiB and the transport chunks
-                // of 1 MiB: writes that large go straight to the file, uncopied.
-                let file = BufWriter::with_capacity(64 << 10, File::create(&tmp)?);
+                // Around the page cache where the filesystem allows: see `direct_file`.
+                let file = DirectWriter::create(&tmp)?;
                 SinkTarget::File {
                     file,
                     tmp,
@@ -228,7 +228,7 @@ impl SnapshotSink {
                 path,
                 dir,
             } => {
-                let file = file.into_inner().map_err(|e| e.into_error())?;
+                let file = file.finish()?;
                 file.sync_all()?;
                 drop(file);
                 fs::rename(&tmp, &path)?;
@@ -242,25 +242,13 @@ impl SnapshotSink {
     }
 }
 
-/// A snapshot file is synced every this many bytes while it is written. Left to the
-/// end, a 100 MB snapshot's dirty pages are flushed by whatever fsync comes first, and
-/// on ext4 (data=ordered) that is the log's: every write waiting on it stalls.
-const SYNC_EVERY_BYTES: u64 = 8 << 20;
-
 impl Write for SnapshotSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let before = self.written;
         let n = match &mut self.target {
             SinkTarget::File { file, .. } => file.write(buf)?,
             SinkTarget::Memory { buffer, .. } => buffer.write(buf)?,
         };
         self.written += n as u64;
-        if let SinkTarget::File { file, .. } = &mut self.target
-            && self.written / SYNC_EVERY_BYTES > before / SYNC_EVERY_BYTES
-        {
-            file.flush()?;
-            file.get_ref().sync_data()?;
-        }
         Ok(n)
     }
 
