@@ -133,7 +133,10 @@ const IDLE_SNAPSHOT_AFTER: Duration = Duration::from_secs(2);
 const IDLE_SNAPSHOT_FRACTION: u64 = 20;
 
 /// A state of `n` items is snapshotted at most every `n / ITEMS_PER_INTERVAL_ENTRY`
-/// commands. See [`snapshot_interval`].
+/// commands. See [`snapshot_interval`]. Every `n` commands, tried, never snapshotted a
+/// tree that only grows (the commands since the last snapshot never catch up with the
+/// items) until the log reached `snapshot_bytes_max`, and the log held in memory and on
+/// disk in the meantime doubled a server's memory per znode.
 const ITEMS_PER_INTERVAL_ENTRY: u64 = 4;
 
 /// Commands applied between two snapshots: at least `entries_max`, and at least a
@@ -466,7 +469,9 @@ impl<S: StateMachine> Applier<S> {
         let entries = self.applied.0.saturating_sub(self.last_snapshot.0);
         if self.snapshot_job.is_none()
             && entries > 0
-            && entries >= self.snapshot_entries_max / IDLE_SNAPSHOT_FRACTION
+            && entries
+                >= snapshot_interval(self.snapshot_entries_max, self.machine.snapshot_items())
+                    / IDLE_SNAPSHOT_FRACTION
         {
             debug!(node = self.node_id, entries, "idle: snapshotting");
             self.start_snapshot();
