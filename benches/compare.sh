@@ -216,6 +216,8 @@ spent = [b - a for a, b in zip(map(int, stat_before.split()[1:]), map(int, stat_
 steal = 100.0 * spent[7] / sum(spent) if sum(spent) else 0
 print("\t".join([name, label, repeat, "%.1f" % d["ops_per_sec"], "%.3f" % d["latency_ms"]["p50"], "%.3f" % d["latency_ms"]["p99"], "%.3f" % d.get("fanout_ms", 0), "%.0f" % d.get("max_gap_ms", 0), "%.1f" % cpu, "%.1f" % steal, "%.3f" % fsync, "%.0f" % disk]))
 PY
+    # Progress on stderr: which run just ended, and how it went.
+    tail -1 "$results" | awk -F'\t' -v at="$(date +%T)" '{printf "%s %s %s #%s: %s ops/s, p99 %s ms, %s us CPU/op, %s B/op written\n", at, $1, $2, $3, $4, $6, $9, $12}' >&2
 }
 
 warmup=2
