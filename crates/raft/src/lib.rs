@@ -28,6 +28,7 @@
 mod applier;
 mod config;
 mod direct_file;
+mod entry_log;
 mod error;
 mod faults;
 mod hold;

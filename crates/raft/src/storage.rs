@@ -27,6 +27,7 @@ use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError};
 use tracing::{debug, warn};
 
+use crate::entry_log::EntryLog;
 use crate::error::StoreError;
 use crate::sled_import;
 use crate::summary::DurationSummary;
@@ -45,8 +46,8 @@ struct Core {
     snapshot: SnapshotMetadata,
     /// Index and term of the last entry compacted away (0, 0 for a fresh log).
     truncated: (u64, u64),
-    /// Live entries; `entries[0].index == truncated.0 + 1`.
-    entries: Vec<Entry>,
+    /// Live entries; the first one's index is `truncated.0 + 1`.
+    entries: EntryLog,
     /// Bytes of entry data in `entries`, kept as they change.
     entry_bytes: u64,
 }
@@ -90,7 +91,7 @@ impl Core {
             snapshot: checkpoint.snapshot,
             truncated: checkpoint.truncated,
             entry_bytes: entries.iter().map(|e| e.data.len() as u64).sum(),
-            entries,
+            entries: EntryLog::from_vec(entries),
         };
         // A crash mid-flush can keep the hard state of a Ready but not all its entries;
         // what survives is committed up to the log's end (a snapshot's index counts as
@@ -127,7 +128,7 @@ struct Inner {
 /// obsolete segment files, so a compaction never stalls the Ready loop (hundreds of
 /// thousands of entries took it ~100 ms to drop).
 enum Reclaim {
-    Entries(Vec<Entry>),
+    Entries(Vec<Vec<Entry>>),
     Segments(Vec<PathBuf>),
 }
 
@@ -250,8 +251,9 @@ impl LogStore {
             wal.append(entries)?;
         }
         let keep = (first.index - core.first_index()) as usize;
-        let removed: u64 = core.entries[keep..]
-            .iter()
+        let removed: u64 = core
+            .entries
+            .range(keep, core.entries.len())
             .map(|e| e.data.len() as u64)
             .sum();
         core.entry_bytes -= removed;
@@ -287,7 +289,8 @@ impl LogStore {
     pub fn apply_snapshot(&self, meta: &SnapshotMetadata) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         let core = &mut inner.core;
-        let replaced = std::mem::take(&mut core.entries);
+        let all = core.entries.len();
+        let replaced = core.entries.drop_front(all);
         core.entry_bytes = 0;
         core.truncated = (meta.index, meta.term);
         core.snapshot = meta.clone();
@@ -331,15 +334,18 @@ impl LogStore {
         if index < core.first_index() {
             return Ok(());
         }
-        let term = core.entries[(index - core.first_index()) as usize].term;
+        let term = core
+            .entries
+            .get((index - core.first_index()) as usize)
+            .map_or(core.truncated.1, |e| e.term);
         let drop = (index + 1 - core.first_index()) as usize;
-        let removed: u64 = core.entries[..drop]
-            .iter()
+        let removed: u64 = core
+            .entries
+            .range(0, drop)
             .map(|e| e.data.len() as u64)
             .sum();
         core.entry_bytes -= removed;
-        let kept = core.entries.split_off(drop);
-        let compacted = std::mem::replace(&mut core.entries, kept);
+        let compacted = core.entries.drop_front(drop);
         core.truncated = (index, term);
         // The marker heads a new segment, so the ones before can go once compacted.
         Self::checkpoint(&mut inner, false, true)?;
@@ -463,8 +469,8 @@ impl raft::Storage for LogStore {
         }
         let start = (low - core.first_index()) as usize;
         let end = (high - core.first_index()) as usize;
-        let range = &core.entries[start..end];
-        Ok(range[..within_size(range, max_size.into())].to_vec())
+        let fit = within_size(core.entries.range(start, end), max_size.into());
+        Ok(core.entries.range(start, start + fit).cloned().collect())
     }
 
     fn term(&self, index: u64) -> raft::Result<u64> {
@@ -479,7 +485,10 @@ impl raft::Storage for LogStore {
         if index > core.last_index() {
             return Err(raft::Error::Store(StorageError::Unavailable));
         }
-        Ok(core.entries[(index - core.first_index()) as usize].term)
+        core.entries
+            .get((index - core.first_index()) as usize)
+            .map(|e| e.term)
+            .ok_or(raft::Error::Store(StorageError::Unavailable))
     }
 
     fn first_index(&self) -> raft::Result<u64> {
@@ -509,14 +518,13 @@ impl raft::Storage for LogStore {
 /// cloned. A follower far behind asks for everything up to the log's end with a size limit
 /// per message; cloning it all to keep one message's worth cost a copy of the whole log
 /// per append sent.
-fn within_size(entries: &[Entry], max: Option<u64>) -> usize {
+fn within_size<'a>(entries: impl Iterator<Item = &'a Entry>, max: Option<u64>) -> usize {
     let max = match max {
-        None | Some(raft::NO_LIMIT) => return entries.len(),
+        None | Some(raft::NO_LIMIT) => return entries.count(),
         Some(max) => max,
     };
     let mut size = 0u64;
     entries
-        .iter()
         .take_while(|entry| {
             let first = size == 0;
             size += u64::from(protobuf::Message::compute_size(*entry));
@@ -552,7 +560,7 @@ mod tests {
                 let mut expected = entries[..len].to_vec();
                 raft::util::limit_size(&mut expected, max);
                 assert_eq!(
-                    within_size(&entries[..len], max),
+                    within_size(entries[..len].iter(), max),
                     expected.len(),
                     "{len} entries, max {max:?}"
                 );
