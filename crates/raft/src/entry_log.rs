@@ -74,7 +74,7 @@ impl EntryLog {
         let end = self.offset + keep;
         self.chunks.truncate(end.div_ceil(CHUNK));
         if let Some(last) = self.chunks.back_mut()
-            && end % CHUNK != 0
+            && !end.is_multiple_of(CHUNK)
         {
             last.truncate(end % CHUNK);
         }
