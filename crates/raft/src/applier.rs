@@ -133,10 +133,10 @@ const IDLE_SNAPSHOT_AFTER: Duration = Duration::from_secs(2);
 const IDLE_SNAPSHOT_FRACTION: u64 = 20;
 
 /// A state of `n` items is snapshotted at most every `n / ITEMS_PER_INTERVAL_ENTRY`
-/// commands. See [`snapshot_interval`]. Every `n` commands, tried, never snapshotted a
-/// tree that only grows (the commands since the last snapshot never catch up with the
-/// items) until the log reached `snapshot_bytes_max`, and the log held in memory and on
-/// disk in the meantime doubled a server's memory per znode.
+/// commands. See [`snapshot_interval`]. (Every `n` commands was tried: a tree that only
+/// grows was then never snapshotted, as the commands since the last snapshot never catch
+/// up with its items, until the log reached `snapshot_bytes_max`; a server's memory per
+/// znode nearly doubled with the log it held meanwhile.)
 const ITEMS_PER_INTERVAL_ENTRY: u64 = 4;
 
 /// Commands applied between two snapshots: at least `entries_max`, and at least a

@@ -5,8 +5,6 @@
 //! the next: group commit across Readies. Blocked in fsync, the loop did none of that
 //! work (a leader spent over half its time there under load).
 
-use std::sync::mpsc::Receiver;
-
 use tokio::sync::mpsc;
 
 use crate::error::StoreError;
@@ -25,19 +23,9 @@ pub(crate) fn start(
     log: LogStore,
     done: mpsc::UnboundedSender<Persisted>,
 ) -> std::io::Result<Worker<u64>> {
-    Worker::start(
-        format!("paddock-log-{node}"),
-        move |requests: Receiver<u64>| {
-            while let Ok(mut number) = requests.recv() {
-                while let Ok(later) = requests.try_recv() {
-                    number = number.max(later);
-                }
-                let result = log.flush().map(|()| number);
-                let failed = result.is_err();
-                if done.send(result).is_err() || failed {
-                    return;
-                }
-            }
-        },
-    )
+    Worker::start_folding(format!("paddock-log-{node}"), move |number| {
+        let result = log.flush().map(|()| number);
+        let failed = result.is_err();
+        done.send(result).is_ok() && !failed
+    })
 }

@@ -7,7 +7,6 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 
 use parking_lot::Mutex;
 use tracing::error;
@@ -192,20 +191,13 @@ impl AsRef<[u8]> for ArcBytes {
 /// Deleting a file of a few hundred megabytes took 150–300 ms, time the Ready loop spent
 /// silent, long enough for followers to start an election.
 pub(crate) fn start_remover(node: u64, store: SnapshotStore) -> io::Result<Worker<SnapshotId>> {
-    Worker::start(
-        format!("paddock-snapdel-{node}"),
-        move |keeps: Receiver<SnapshotId>| {
-            while let Ok(mut keep) = keeps.recv() {
-                while let Ok(later) = keeps.try_recv() {
-                    keep = keep.max(later);
-                }
-                if let Err(error) = store.retain_from(keep) {
-                    // The old files stay behind, taking space; the next snapshot tries again.
-                    error!(node, %error, "removing old snapshots failed");
-                }
-            }
-        },
-    )
+    Worker::start_folding(format!("paddock-snapdel-{node}"), move |keep| {
+        if let Err(error) = store.retain_from(keep) {
+            // The old files stay behind, taking space; the next snapshot tries again.
+            error!(node, %error, "removing old snapshots failed");
+        }
+        true
+    })
 }
 
 impl SnapshotSink {

@@ -19,7 +19,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
@@ -155,9 +154,6 @@ pub struct LogStore {
     /// How long each flush that wrote something took, write and fsync together: what
     /// `mntr` reports as ZooKeeper's `fsynctime`.
     flush_times: Arc<DurationSummary>,
-    /// How long the latest flush that wrote something took, µs: whether the disk is
-    /// quick right now.
-    last_flush_us: Arc<AtomicU64>,
     /// A flush slower than this is logged as a warning (ZooKeeper's
     /// `fsync.warningthresholdms`).
     slow_flush: Duration,
@@ -221,7 +217,6 @@ impl LogStore {
             inner: Arc::new(RwLock::new(Inner { core, backend })),
             writer: Arc::new(Mutex::new(writer)),
             flush_times: Arc::default(),
-            last_flush_us: Arc::default(),
             slow_flush: SLOW_FLUSH_DEFAULT,
         }
     }
@@ -379,10 +374,6 @@ impl LogStore {
         writer.write(&batch)?;
         let took = started.elapsed();
         self.flush_times.record(took);
-        self.last_flush_us.store(
-            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
         if exceeds(took, self.slow_flush) {
             warn!(
                 took_ms = took.as_millis() as u64,
@@ -403,11 +394,6 @@ impl LogStore {
     pub fn warn_flushes_over(mut self, threshold: Duration) -> Self {
         self.slow_flush = threshold;
         self
-    }
-
-    /// How long the latest flush that wrote something took.
-    pub fn last_flush(&self) -> Duration {
-        Duration::from_micros(self.last_flush_us.load(Ordering::Relaxed))
     }
 
     /// Durations of the flushes that wrote something (none for an in-memory store, which

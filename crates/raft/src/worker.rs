@@ -28,6 +28,29 @@ impl<T: Send + 'static> Worker<T> {
         })
     }
 
+    /// Starts thread `name` calling `serve` with the greatest item queued whenever it is
+    /// free: items queued while it works fold into one (a flush covers every request
+    /// before it, a deletion up to the newest id every older one). It stops when the
+    /// queue closes or `serve` returns false.
+    pub(crate) fn start_folding(
+        name: String,
+        mut serve: impl FnMut(T) -> bool + Send + 'static,
+    ) -> std::io::Result<Self>
+    where
+        T: Ord,
+    {
+        Self::start(name, move |items: Receiver<T>| {
+            while let Ok(mut item) = items.recv() {
+                while let Ok(later) = items.try_recv() {
+                    item = item.max(later);
+                }
+                if !serve(item) {
+                    return;
+                }
+            }
+        })
+    }
+
     /// Queues `item`. A thread that has returned takes nothing: the item is dropped here.
     pub(crate) fn send(&self, item: T) {
         if let Some(queue) = &self.queue {
