@@ -302,6 +302,23 @@ fresh() {
     for i in 1 2 3; do find "$work/$name/data$i" -mindepth 1 ! -name myid -delete; done
     for i in 1 2 3; do start_node "$name" "$i"; done
     wait_leader "$name" >/dev/null
+    wait_serving "$name"
+}
+
+# wait_serving NAME: until every server of NAME reports a mode. A ZooKeeper follower still
+# syncing with a new leader closes client connections during the handshake (a fill failed
+# so at 2026-12-05 02:59, after the leader was up).
+wait_serving() {
+    local name=$1 deadline=$((SECONDS + 60)) i serving
+    while [ $SECONDS -lt $deadline ]; do
+        serving=0
+        for i in 1 2 3; do
+            [ -n "$(mode_of "${CLIENT_PORTS[$name,$i]}")" ] && serving=$((serving + 1))
+        done
+        [ "$serving" = 3 ] && return 0
+        sleep 0.2
+    done
+    echo "not every server of $name serves" >&2; return 1
 }
 
 # Memory, disk and restart with $fill znodes, from fresh clusters.
