@@ -6,7 +6,7 @@
 //! write rate while they ran. Direct writes also leave no dirty pages behind for the
 //! log's next fsync to wait on.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -41,7 +41,9 @@ impl DirectWriter {
     pub(crate) fn create(path: &Path) -> io::Result<Self> {
         let (file, direct) = match open_direct(path) {
             Ok(file) => (file, true),
-            Err(error) if error.raw_os_error() == Some(EINVAL) => (File::create(path)?, false),
+            Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
+                (File::create(path)?, false)
+            }
             Err(error) => return Err(error),
         };
         let buffer = vec![0; WINDOW + ALIGN];
@@ -127,32 +129,23 @@ impl Write for DirectWriter {
     }
 }
 
-const EINVAL: i32 = 22;
-
 #[cfg(target_os = "linux")]
 fn open_direct(path: &Path) -> io::Result<File> {
+    use std::fs::OpenOptions;
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .custom_flags(O_DIRECT)
+        .custom_flags(libc::O_DIRECT)
         .open(path)
 }
 
+/// Elsewhere files go through the page cache.
 #[cfg(not(target_os = "linux"))]
 fn open_direct(_path: &Path) -> io::Result<File> {
-    Err(io::Error::from_raw_os_error(EINVAL))
+    Err(io::ErrorKind::InvalidInput.into())
 }
-
-/// Linux's `O_DIRECT`, which differs between architectures.
-#[cfg(all(target_os = "linux", any(target_arch = "aarch64", target_arch = "arm")))]
-const O_DIRECT: i32 = 0o200000;
-#[cfg(all(
-    target_os = "linux",
-    not(any(target_arch = "aarch64", target_arch = "arm"))
-))]
-const O_DIRECT: i32 = 0o40000;
 
 #[cfg(test)]
 mod tests {
