@@ -37,30 +37,46 @@ fn identities(auth: &[Id]) -> Vec<pb::Identity> {
         .collect()
 }
 
-/// The log entry for a write on behalf of session `session_id` (connection `owner`).
-pub fn write(time_ms: i64, session_id: i64, owner: u64, auth: &[Id], request: &Request) -> Vec<u8> {
+/// The log entry for a write on behalf of `client`, with `request` encoded here.
+pub fn write(time_ms: i64, client: Client, auth: &[Id], request: &Request) -> Vec<u8> {
     let mut body = Vec::with_capacity(64);
     body.put_i32(request.op_code().code());
     request.write_to(&mut body);
-    write_encoded(time_ms, session_id, owner, auth, Bytes::from(body))
+    write_encoded(time_ms, client, auth, Bytes::from(body))
+}
+
+/// Who a client write is for: the session, the connection that sent it (its `owner`
+/// token) and the request's xid.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    /// The session the write runs for.
+    pub session_id: i64,
+    /// The sending connection's token.
+    pub owner: u64,
+    /// The request's xid, if the write is a client's.
+    pub xid: Option<i32>,
+}
+
+impl Client {
+    /// A server-internal write: no session, connection or xid.
+    pub const INTERNAL: Client = Client {
+        session_id: 0,
+        owner: 0,
+        xid: None,
+    };
 }
 
 /// The log entry for a client write that arrived as `encoded`: its op code and request
 /// as the client framed them (the packet after the xid). They decode to the same request
 /// they did when the connection read them, so a write is not encoded a second time.
-pub fn write_encoded(
-    time_ms: i64,
-    session_id: i64,
-    owner: u64,
-    auth: &[Id],
-    encoded: Bytes,
-) -> Vec<u8> {
+pub fn write_encoded(time_ms: i64, client: Client, auth: &[Id], encoded: Bytes) -> Vec<u8> {
     pb::Command {
         time_ms,
-        session_id,
+        session_id: client.session_id,
         auth: identities(auth),
         op: Some(pb::command::Op::Request(encoded)),
-        owner,
+        owner: client.owner,
+        xid: client.xid,
     }
     .encode_to_vec()
 }
@@ -82,6 +98,7 @@ pub fn create_session(
             password: Bytes::copy_from_slice(password),
         })),
         owner,
+        xid: None,
     }
     .encode_to_vec()
 }
@@ -94,6 +111,7 @@ pub fn move_session(time_ms: i64, session_id: i64, owner: u64) -> Vec<u8> {
         auth: Vec::new(),
         op: Some(pb::command::Op::MoveSession(pb::MoveSession {})),
         owner,
+        xid: None,
     }
     .encode_to_vec()
 }
@@ -109,12 +127,23 @@ pub fn close_session(time_ms: i64, session_id: i64, owner: u64) -> Vec<u8> {
             expired: owner == 0,
         })),
         owner,
+        xid: None,
     }
     .encode_to_vec()
 }
 
+/// A committed entry turned back into a transaction, with the xid of the client write it
+/// carries.
+#[derive(Debug)]
+pub struct Decoded {
+    /// What the tree applies.
+    pub txn: Txn,
+    /// The client's xid, for a client write.
+    pub xid: Option<i32>,
+}
+
 /// Turns a committed entry at `zxid` back into a transaction.
-pub fn decode(zxid: i64, bytes: &[u8]) -> Result<Txn, CommandError> {
+pub fn decode(zxid: i64, bytes: &[u8]) -> Result<Decoded, CommandError> {
     let command = pb::Command::decode(bytes).map_err(|e| CommandError::Protobuf(e.to_string()))?;
     let op = match command.op.ok_or(CommandError::Empty)? {
         pb::command::Op::Request(mut body) => {
@@ -131,7 +160,7 @@ pub fn decode(zxid: i64, bytes: &[u8]) -> Result<Txn, CommandError> {
         pb::command::Op::CloseSession(_) => TxnOp::CloseSession,
         pb::command::Op::MoveSession(_) => TxnOp::MoveSession,
     };
-    Ok(Txn {
+    let txn = Txn {
         zxid,
         time_ms: command.time_ms,
         session_id: command.session_id,
@@ -142,6 +171,10 @@ pub fn decode(zxid: i64, bytes: &[u8]) -> Result<Txn, CommandError> {
             .collect(),
         owner: command.owner,
         op,
+    };
+    Ok(Decoded {
+        txn,
+        xid: command.xid,
     })
 }
 
@@ -160,7 +193,14 @@ mod tests {
             ttl: 0,
         });
         let auth = vec![Id::new("digest", "u:h")];
-        let txn = decode(9, &write(5, 7, 42, &auth, &request)).unwrap();
+        let client = Client {
+            session_id: 7,
+            owner: 42,
+            xid: Some(3),
+        };
+        let decoded = decode(9, &write(5, client, &auth, &request)).unwrap();
+        assert_eq!(decoded.xid, Some(3));
+        let txn = decoded.txn;
         let expected = Txn {
             zxid: 9,
             time_ms: 5,
@@ -170,16 +210,18 @@ mod tests {
             op: TxnOp::Write(request),
         };
         assert_eq!(txn, expected);
-        let txn = decode(10, &create_session(1, 2, 42, 3000, &[4; 16])).unwrap();
+        let txn = decode(10, &create_session(1, 2, 42, 3000, &[4; 16]))
+            .unwrap()
+            .txn;
         let created = TxnOp::CreateSession {
             timeout_ms: 3000,
             password: vec![4; 16],
         };
         assert_eq!((txn.op, txn.owner), (created, 42));
-        let closed = decode(11, &close_session(1, 2, 0)).unwrap();
+        let closed = decode(11, &close_session(1, 2, 0)).unwrap().txn;
         assert_eq!((closed.op, closed.owner), (TxnOp::CloseSession, 0));
         assert_eq!(
-            decode(12, &move_session(1, 2, 9)).unwrap().op,
+            decode(12, &move_session(1, 2, 9)).unwrap().txn.op,
             TxnOp::MoveSession
         );
         assert!(decode(13, b"\xff\xff").is_err());

@@ -44,7 +44,7 @@ use tracing::{debug, info, warn};
 use crate::command;
 use crate::four_letter;
 use crate::frames;
-use crate::outbox::{OutboxReader, outbox};
+use crate::outbox::{OutboxReader, Sent, outbox};
 use crate::server::Context;
 use crate::state::{ConnHandle, ConnInfo, Core, Outcome, now_ms};
 use crate::watches::{ConnId, WatchKind};
@@ -136,6 +136,7 @@ pub(crate) async fn serve(ctx: Context, stream: TcpStream, addr: SocketAddr) {
         closing: Default::default(),
         // Nonzero: 0 means "server-internal" in log entries.
         owner: rand::random::<u64>() | 1,
+        reply: Default::default(),
     });
     let writer = tokio::spawn(write_frames(
         outbox_reader,
@@ -521,8 +522,12 @@ async fn admit(
         | Request::SetData(_)
         | Request::SetAcl(_)
         | Request::Multi(_) => {
-            let entry =
-                command::write_encoded(now_ms(), session_id, handle.info.owner, auth, encoded);
+            let client = command::Client {
+                session_id,
+                owner: handle.info.owner,
+                xid: Some(xid),
+            };
+            let entry = command::write_encoded(now_ms(), client, auth, encoded);
             match ctx.proposer.submit(entry).await {
                 Ok(result) => Pending::Write { xid, result },
                 Err(_) => Pending::Ready {
@@ -601,19 +606,21 @@ async fn sequence(
                 ctx.shared.last_zxid.load(Ordering::Acquire),
                 ErrorCode::Ok,
             )),
-            Pending::Write { xid, result } => match result.await {
-                Ok(Ok(applied)) => Some(frames::reply(
+            Pending::Write { xid, result } => match announced(&handle, &queue, xid, result).await {
+                // Answered by the thread that applied it.
+                (true, Ok(Ok(_))) => None,
+                (_, Ok(Ok(applied))) => Some(frames::reply(
                     xid,
                     applied.zxid,
                     applied.err,
                     &applied.response,
                 )),
-                Ok(Err(_)) => Some(frames::error(
+                (_, Ok(Err(_))) => Some(frames::error(
                     xid,
                     ctx.shared.last_zxid.load(Ordering::Acquire),
                     ErrorCode::SystemError,
                 )),
-                Err(error) => {
+                (_, Err(error)) => {
                     // The outcome is unknown (leader lost, timeout): like ZooKeeper on a
                     // leader change, drop the connection; the client sees ConnectionLoss
                     // and reconnects, its session intact.
@@ -660,7 +667,7 @@ async fn sequence(
                     &auth,
                     &ctx.shared.metrics,
                 );
-                core.send(conn, frame, &ctx.shared.metrics);
+                core.reply(conn, frame, queue.is_empty(), &ctx.shared.metrics);
                 drop(core);
                 reads_unserved.send_modify(|unserved| *unserved = unserved.saturating_sub(1));
                 None
@@ -672,16 +679,52 @@ async fn sequence(
             .fetch_sub(1, Ordering::Relaxed);
         handle.info.queued.fetch_sub(1, Ordering::Relaxed);
         ctx.shared.metrics.latency.record(received.elapsed());
-        if let Some(frame) = frame
-            && handle.outbox.send(frame).await.is_err()
-        {
-            handle.closer.cancel();
-            break;
+        if let Some(frame) = frame {
+            // With nothing behind it, the writer task would have nothing to pack this
+            // reply with: written here, it saves that task's wake-up.
+            let sent = if queue.is_empty() {
+                handle.outbox.write_or_send(frame).await
+            } else {
+                handle.outbox.send(frame).await.map(|()| Sent::Queued)
+            };
+            match sent {
+                Ok(Sent::Written) => {
+                    handle.info.sent.fetch_add(1, Ordering::Relaxed);
+                    ctx.shared
+                        .metrics
+                        .packets_sent
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Sent::Queued) => {}
+                Err(_) => {
+                    handle.closer.cancel();
+                    break;
+                }
+            }
         }
         if close {
             break;
         }
     }
+}
+
+/// Waits for write `xid`'s outcome; when no request waits behind it and every reply
+/// before it is written (a client with one request in flight), first lets the applying
+/// thread answer it (see [`crate::reply_slot`]). True if that thread did.
+async fn announced<F: Future>(
+    handle: &ConnHandle,
+    queue: &mpsc::Receiver<(Instant, Pending)>,
+    xid: i32,
+    result: F,
+) -> (bool, F::Output) {
+    if !queue.is_empty() || !handle.outbox.idle() {
+        // Under load: the writer task packs this reply with those around it, in one
+        // write, off the thread that applies.
+        return (false, result.await);
+    }
+    handle.info.reply.announce(xid);
+    let outcome = result.await;
+    (handle.info.reply.finish(), outcome)
 }
 
 fn serve_read(

@@ -31,6 +31,7 @@ pub mod frames;
 pub mod metrics;
 pub mod outbox;
 mod reaper;
+pub mod reply_slot;
 mod server;
 pub mod sessions;
 pub mod state;

@@ -94,6 +94,11 @@ pub fn outbox(socket: OwnedWriteHalf, frames_max: usize) -> (Outbox, OutboxReade
 }
 
 impl Outbox {
+    /// Whether everything sent so far is written: no frame is queued or being written.
+    pub fn idle(&self) -> bool {
+        self.link.backlog.load(Ordering::Acquire) == 0
+    }
+
     /// Queues `frame` behind everything sent before it, without waiting.
     pub fn try_send(&self, frame: Bytes) -> Result<(), SendError> {
         let _order = self.link.order.lock();
@@ -102,10 +107,29 @@ impl Outbox {
 
     /// Queues `frame`, waiting while the queue is full.
     pub async fn send(&self, frame: Bytes) -> Result<(), SendError> {
+        self.send_after(frame, false).await.map(|_| ())
+    }
+
+    /// Like [`Outbox::send`], but writes `frame` to the socket at once when nothing sent
+    /// before it is pending and the socket takes it: for a reply with no other reply
+    /// behind it, which the writer task would have nothing to pack with.
+    pub async fn write_or_send(&self, frame: Bytes) -> Result<Sent, SendError> {
+        self.send_after(frame, true).await
+    }
+
+    async fn send_after(&self, frame: Bytes, write_now: bool) -> Result<Sent, SendError> {
         let frame = {
             let _order = self.link.order.lock();
+            let frame = if write_now {
+                match self.write_direct(frame) {
+                    Some(rest) => rest,
+                    None => return Ok(Sent::Written),
+                }
+            } else {
+                frame
+            };
             match self.enqueue(frame) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(Sent::Queued),
                 Err(TrySendError::Closed(_)) => return Err(SendError::Closed),
                 // Counted in the backlog while it waits for room (still under the lock),
                 // so no frame sent after it is written directly ahead of it.
@@ -118,7 +142,8 @@ impl Outbox {
         self.queue.send(frame).await.map_err(|_| {
             self.link.backlog.fetch_sub(1, Ordering::AcqRel);
             SendError::Closed
-        })
+        })?;
+        Ok(Sent::Queued)
     }
 
     /// Writes `frame` to the socket now if nothing sent before it is still pending and
@@ -126,19 +151,28 @@ impl Outbox {
     /// [`Outbox::try_send`]. Never waits: safe under the server's lock.
     pub fn write_or_queue(&self, frame: Bytes) -> Result<Sent, SendError> {
         let _order = self.link.order.lock();
-        let mut frame = frame;
-        if self.link.backlog.load(Ordering::Acquire) == 0 {
-            match self.link.socket.try_write(&frame) {
-                Ok(written) if written == frame.len() => return Ok(Sent::Written),
-                Ok(written) => frame = frame.slice(written..),
-                // Not writable now, or broken (the writer finds out and closes).
-                Err(_) => {}
-            }
-        }
+        let Some(frame) = self.write_direct(frame) else {
+            return Ok(Sent::Written);
+        };
         // Still under the lock: the rest of a partly written frame goes first.
         self.enqueue(frame)
             .map(|()| Sent::Queued)
             .map_err(SendError::from)
+    }
+
+    /// Writes `frame` to the socket if nothing is pending ahead of it; returns what is
+    /// left to queue (all of it if nothing could be written), `None` once all is
+    /// written. The caller holds the order lock.
+    fn write_direct(&self, frame: Bytes) -> Option<Bytes> {
+        if self.link.backlog.load(Ordering::Acquire) != 0 {
+            return Some(frame);
+        }
+        match self.link.socket.try_write(&frame) {
+            Ok(written) if written == frame.len() => None,
+            Ok(written) => Some(frame.slice(written..)),
+            // Not writable now, or broken (the writer finds out and closes).
+            Err(_) => Some(frame),
+        }
     }
 
     /// Queues `frame` counted in the backlog; a frame given back is not counted. The

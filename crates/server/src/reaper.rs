@@ -33,8 +33,7 @@ pub(crate) async fn run(ctx: Context, stop: CancellationToken) {
             debug!(%path, "reaping");
             let entry = command::write(
                 now_ms(),
-                0,
-                0,
+                command::Client::INTERNAL,
                 &[],
                 &Request::DeleteContainer(PathRequest { path }),
             );

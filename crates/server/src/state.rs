@@ -19,11 +19,12 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::command::{self, CommandError};
+use crate::command::{self, Client, CommandError};
 use crate::config::ServerConfig;
 use crate::frames;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, SendError, Sent};
+use crate::reply_slot::ReplySlot;
 use crate::watches::{ConnId, WatchTable};
 
 /// Per-connection figures for `cons`, `stat` and `dump`.
@@ -53,6 +54,8 @@ pub struct ConnInfo {
     pub closing: AtomicBool,
     /// This connection's token in log entries (see `paddock_tree::Txn::owner`).
     pub owner: u64,
+    /// The write whose reply the applying thread may send (see [`ReplySlot`]).
+    pub reply: ReplySlot,
 }
 
 /// A live connection as the rest of the server reaches it.
@@ -83,6 +86,33 @@ impl Core {
     /// is too slow and is dropped (as ZooKeeper drops it), so it never stalls the caller.
     pub fn send(&self, conn: ConnId, frame: Bytes, metrics: &Metrics) -> bool {
         self.deliver(conn, frame, false, metrics)
+    }
+
+    /// Sends a read's reply: written straight to the socket when `alone` (no later request
+    /// of the connection waits behind it, so the writer task would have nothing to pack
+    /// it with) and nothing is queued ahead of it, else queued like [`Core::send`].
+    pub fn reply(&self, conn: ConnId, frame: Bytes, alone: bool, metrics: &Metrics) -> bool {
+        self.deliver(conn, frame, alone, metrics)
+    }
+
+    /// Sends the reply to `client`'s write as it is applied, if its connection is on
+    /// this server and its sequencer announced that write (see [`ReplySlot`]); else the
+    /// sequencer sends it.
+    pub fn reply_applied(&self, client: Client, applied: &Applied, metrics: &Metrics) {
+        let Some(xid) = client.xid else {
+            return;
+        };
+        let Some(&conn) = self.sessions.get(&client.session_id) else {
+            return;
+        };
+        let Some(handle) = self.conns.get(&conn) else {
+            return;
+        };
+        if handle.info.owner != client.owner || !handle.info.reply.claim(xid) {
+            return;
+        }
+        let frame = frames::reply(xid, applied.zxid, applied.err, &applied.response);
+        self.deliver(conn, frame, true, metrics);
     }
 
     /// Turns triggers into notifications on the connections that watch them. Each is
@@ -227,9 +257,15 @@ impl StateMachine for Machine {
     type Output = Outcome;
 
     fn apply(&mut self, index: u64, bytes: &[u8]) -> Outcome {
-        let txn = command::decode(index as i64, bytes).inspect_err(|error| {
-            warn!(index, %error, "undecodable log entry skipped");
-        })?;
+        let command::Decoded { txn, xid } =
+            command::decode(index as i64, bytes).inspect_err(|error| {
+                warn!(index, %error, "undecodable log entry skipped");
+            })?;
+        let client = Client {
+            session_id: txn.session_id,
+            owner: txn.owner,
+            xid,
+        };
         let moved = matches!(txn.op, paddock_tree::TxnOp::MoveSession)
             .then_some((txn.session_id, txn.owner));
         let mut core = self.shared.core.lock();
@@ -252,6 +288,8 @@ impl StateMachine for Machine {
             }
         }
         core.notify(&applied.triggers, applied.zxid, &self.shared.metrics);
+        // After the notifications, as ZooKeeper sends them ahead of the write's reply.
+        core.reply_applied(client, &applied, &self.shared.metrics);
         if let Some(SessionChange::Closed(id)) = applied.session {
             // Expired (or closed through another server): the client must reconnect
             // and learn it. A client that closed its own session here closes itself.
