@@ -1,5 +1,5 @@
 //! Tree benchmarks on a tree holding 1M znodes with 100-byte values: apply throughput
-//! for create / setData, getData reads, snapshot write and load, and the memory cost per
+//! for create / setData (and a create while a snapshot's frozen clone lives), getData reads, snapshot write and load, and the memory cost per
 //! znode (RSS growth while filling, printed once).
 //!
 //! Run: `cargo bench -p paddock-tree --bench tree`
@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use paddock_jute::{Acl, CreateRequest, PathWatchRequest, Request, SetDataRequest};
@@ -96,7 +96,7 @@ fn benches(c: &mut Criterion) {
     let mut f = fill();
     let mut group = c.benchmark_group("tree_1M");
     group.sample_size(10);
-    group.measurement_time(std::time::Duration::from_secs(20));
+    group.measurement_time(Duration::from_secs(20));
     // Written once up front too, so `snapshot_load` has its input when run alone.
     let mut snapshot = Vec::new();
     f.tree.write_snapshot(&mut snapshot).unwrap();
@@ -116,13 +116,30 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(Tree::read_snapshot(&snapshot[..]).unwrap()))
     });
     group.sample_size(100);
-    group.measurement_time(std::time::Duration::from_secs(5));
+    group.measurement_time(Duration::from_secs(5));
     let mut next = ZNODES;
     group.bench_function("apply_create", |b| {
         b.iter(|| {
             next += 1;
             let t = f.create(name(next));
             black_box(f.tree.apply(t))
+        })
+    });
+    // What a write pays while a snapshot holds a frozen clone of the tree: the first
+    // change to a child list shared with the clone copies what the list shares.
+    group.bench_function("apply_create_after_freeze", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let frozen = f.tree.clone();
+                next += 1;
+                let t = f.create(name(next));
+                let start = Instant::now();
+                black_box(f.tree.apply(t));
+                total += start.elapsed();
+                drop(frozen);
+            }
+            total
         })
     });
     let mut i = 0usize;

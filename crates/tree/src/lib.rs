@@ -20,6 +20,7 @@
 
 pub mod acl;
 mod apply;
+mod children;
 mod digest;
 pub mod node;
 pub mod path;

@@ -1,6 +1,5 @@
 //! One znode as the tree stores it: compact, with its client-visible [`Stat`] derived.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use paddock_jute::Stat;
@@ -111,8 +110,7 @@ impl StoredStat {
 /// comparison, and a znode costs one allocation fewer.
 pub(crate) type ChildName = compact_str::CompactString;
 
-/// Children of one znode, sorted by name so every replica lists them alike.
-pub(crate) type Children = BTreeMap<ChildName, NodeId>;
+pub(crate) use crate::children::Children;
 
 /// A stored znode. Its name lives only as the key in its parent's [`Children`] and its
 /// ACL in the shared [`AclTable`](crate::acl::AclTable), which keeps a million nodes small.

@@ -190,7 +190,7 @@ impl Tree {
             if name.is_empty() {
                 return None;
             }
-            id = *self.get(id)?.children.as_ref()?.get(name)?;
+            id = self.get(id)?.children.as_ref()?.get(name)?;
         }
         Some(id)
     }
@@ -233,7 +233,7 @@ impl Tree {
     pub(crate) fn walk_named(&self, mut visit: impl FnMut(&str, &Znode)) {
         let Some(root) = self.get(ROOT) else { return };
         visit("", root);
-        let mut stack: Vec<std::collections::btree_map::Iter<'_, ChildName, NodeId>> = Vec::new();
+        let mut stack: Vec<crate::children::Iter<'_>> = Vec::new();
         if let Some(children) = &root.children {
             stack.push(children.iter());
         }
