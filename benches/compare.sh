@@ -293,6 +293,9 @@ paddock_log_count() {
 }
 ELECTIONS=$(paddock_log_count 'leader changed.*role=Leader')
 STEPDOWNS=$(paddock_log_count 'quorum is not active')
+# Turns of a Ready loop that took half an election timeout or more (each logged with the
+# phases that took the time): what a stall looks like before it costs an election.
+LONG_TURNS=$(paddock_log_count 'one turn of the Ready loop took')
 
 # fresh NAME: stops the cluster, empties its data directories (keeping myid), restarts it.
 fresh() {
@@ -435,5 +438,5 @@ print(f"| leader kill -9 under load, longest write gap, ms | {gap_p} | {gap_z} |
 PY
 if [ "$workloads" = 1 ]; then
     echo
-    echo "Paddock during the workloads: $ELECTIONS leader election(s), the first included; $STEPDOWNS leader(s) stepped down for want of a quorum."
+    echo "Paddock during the workloads: $ELECTIONS leader election(s), the first included; $STEPDOWNS leader(s) stepped down for want of a quorum; $LONG_TURNS long turn(s) of a Ready loop (half an election timeout or more)."
 fi
