@@ -5,7 +5,7 @@
 //! the first change to a child list while that clone lives copies the list. One
 //! directory with millions of children — a queue, a registry, a sequential-node parent —
 //! made that copy the longest thing the server did: a create under a parent of about six
-//! million children took 0.53 s with a frozen clone alive (`cargo bench -p paddock-tree
+//! million children took 0.51 s with a frozen clone alive (`cargo bench -p paddock-tree
 //! --bench tree -- apply_create_after_freeze`). So a long list is kept as shared runs of
 //! consecutive names: the copy costs a reference per run and the one run changed. A short
 //! list stays one plain map, which is smaller, and its copy is bounded anyway.
@@ -31,9 +31,11 @@ type Run = BTreeMap<ChildName, NodeId>;
 /// The children of one znode, sorted by name so every replica lists them alike.
 #[derive(Debug, Clone)]
 pub(crate) enum Children {
-    /// Up to [`FLAT_MAX`] children (and a list shrinking back to half that).
+    /// Up to [`FLAT_MAX`] children.
     Flat(Run),
-    /// Runs of consecutive names, each keyed by its first name; none is empty.
+    /// More than half of [`FLAT_MAX`] children (a list that grew past it is one map again
+    /// once it shrinks to half), in runs of consecutive names, each keyed by its first
+    /// name; none is empty.
     Runs {
         runs: BTreeMap<ChildName, Arc<Run>>,
         len: usize,
