@@ -53,6 +53,9 @@ pub struct Tree {
     pub(crate) ttls: BTreeSet<String>,
     pub(crate) last_zxid: i64,
     digest: u64,
+    /// Sum of path and data lengths over every node, kept in step with them (`mntr`
+    /// reports it; summing it on request took the server's lock for a walk of the tree).
+    data_size: u64,
     /// Before-images of the multi being applied, if any.
     pub(crate) undo: Option<Vec<Image>>,
 }
@@ -72,6 +75,7 @@ impl Tree {
         )));
         tree.node_count = 1;
         tree.digest = node_hash("/", &StoredStat::default(), Some(&[]));
+        tree.data_size = node_size("/", &[]);
         for path in ["/zookeeper", "/zookeeper/quota"] {
             let acl = tree.acls.acquire(&Acl::open_unsafe());
             tree.insert_internal(path, StoredStat::default(), acl);
@@ -98,6 +102,7 @@ impl Tree {
             ttls: BTreeSet::new(),
             last_zxid: 0,
             digest: 0,
+            data_size: 0,
             undo: None,
         }
     }
@@ -150,9 +155,7 @@ impl Tree {
 
     /// Sum of path and data lengths, like ZooKeeper's `approximateDataSize`.
     pub fn approximate_data_size(&self) -> u64 {
-        let mut total = 0u64;
-        self.walk(|path, node| total += (path.len() + node.data_len()) as u64);
-        total
+        self.data_size
     }
 
     /// The client-visible stat of `path`, if it exists.
@@ -290,6 +293,7 @@ impl Tree {
         self.digest = self
             .digest
             .wrapping_add(node_hash(path, &node.stat, node.data.as_deref()));
+        self.data_size += node_size(path, node.data.as_deref().unwrap_or_default());
         self.index_owner(path, node.stat.owner(), true);
         let id = match self.free.pop() {
             Some(id) => {
@@ -337,10 +341,14 @@ impl Tree {
         self.digest = self
             .digest
             .wrapping_sub(node_hash(path, &node.stat, node.data.as_deref()));
+        self.data_size = self
+            .data_size
+            .saturating_sub(node_size(path, node.data.as_deref().unwrap_or_default()));
         Some(node)
     }
 
-    /// Changes the node at `id` (path `path`) through `change`, keeping the digest.
+    /// Changes the node at `id` (path `path`) through `change`, keeping the digest and
+    /// data size.
     /// `change` must not alter the owner or children.
     pub(crate) fn update_node(&mut self, id: NodeId, path: &str, change: impl FnOnce(&mut Znode)) {
         self.record_undo(path);
@@ -349,9 +357,11 @@ impl Tree {
         };
         let path_crc = path_hash(path);
         let before = node_hash_at(path_crc, &node.stat, node.data.as_deref());
+        let len_before = node.data_len() as u64;
         change(node);
         let after = node_hash_at(path_crc, &node.stat, node.data.as_deref());
         self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        self.data_size = (self.data_size + node.data_len() as u64).saturating_sub(len_before);
     }
 
     fn index_owner(&mut self, path: &str, owner: Owner, add: bool) {
@@ -441,12 +451,14 @@ impl Tree {
     pub fn check_invariants(&self) {
         let mut count = 0;
         let mut digest = 0u64;
+        let mut data_size = 0u64;
         let mut ephemerals: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
         let mut containers = BTreeSet::new();
         let mut ttls = BTreeSet::new();
         self.walk(|path, node| {
             count += 1;
             digest = digest.wrapping_add(node_hash(path, &node.stat, node.data.as_deref()));
+            data_size += node_size(path, node.data.as_deref().unwrap_or_default());
             assert!(
                 node.stat.pzxid <= self.last_zxid.max(0),
                 "{path}: pzxid {} beyond last zxid {}",
@@ -484,7 +496,14 @@ impl Tree {
         assert_eq!(containers, self.containers, "containers index");
         assert_eq!(ttls, self.ttls, "ttl index");
         assert_eq!(digest, self.digest, "digest");
+        assert_eq!(data_size, self.data_size, "data size");
     }
+}
+
+/// What a node adds to [`Tree::approximate_data_size`]: its path and data, as ZooKeeper
+/// counts them.
+fn node_size(path: &str, data: &[u8]) -> u64 {
+    (path.len() + data.len()) as u64
 }
 
 impl Default for Tree {
@@ -500,6 +519,7 @@ impl Tree {
         self.digest = self
             .digest
             .wrapping_add(node_hash("/", &node.stat, node.data.as_deref()));
+        self.data_size = node_size("/", node.data.as_deref().unwrap_or_default());
         self.nodes.push(Some(node));
         self.node_count = 1;
     }
