@@ -209,8 +209,9 @@ async fn steady(args: &Args) -> anyhow::Result<Report> {
                         watch: false,
                     }),
                     _ => {
-                        // Ephemeral churn: create, then delete what was created.
-                        let path = format!("{}/eph/s{client}-{}", args.root, counter / 2);
+                        // Ephemeral churn: create, then delete what was created
+                        // (requests 1 and 2 name node 0, 3 and 4 node 1, ...).
+                        let path = format!("{}/eph/s{client}-{}", args.root, (counter - 1) / 2);
                         if counter % 2 == 1 {
                             create(path, value.clone(), 1)
                         } else {
