@@ -107,20 +107,22 @@ impl Outbox {
 
     /// Queues `frame`, waiting while the queue is full.
     pub async fn send(&self, frame: Bytes) -> Result<(), SendError> {
-        self.send_after(frame, false).await.map(|_| ())
+        self.send_frame(frame, false).await.map(|_| ())
     }
 
     /// Like [`Outbox::send`], but writes `frame` to the socket at once when nothing sent
     /// before it is pending and the socket takes it: for a reply with no other reply
     /// behind it, which the writer task would have nothing to pack with.
     pub async fn write_or_send(&self, frame: Bytes) -> Result<Sent, SendError> {
-        self.send_after(frame, true).await
+        self.send_frame(frame, true).await
     }
 
-    async fn send_after(&self, frame: Bytes, write_now: bool) -> Result<Sent, SendError> {
+    /// Sends `frame` in order, first trying the socket when `write_first`; waits only
+    /// while the queue is full.
+    async fn send_frame(&self, frame: Bytes, write_first: bool) -> Result<Sent, SendError> {
         let frame = {
             let _order = self.link.order.lock();
-            let frame = if write_now {
+            let frame = if write_first {
                 match self.write_direct(frame) {
                     Some(rest) => rest,
                     None => return Ok(Sent::Written),
@@ -272,6 +274,28 @@ mod tests {
         drain(&mut reader).await;
         assert_eq!(
             outbox.write_or_queue(Bytes::from_static(b"three")),
+            Ok(Sent::Written)
+        );
+        let mut got = vec![0; 13];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"one,two,three");
+    }
+
+    #[tokio::test]
+    async fn a_reply_goes_straight_to_the_socket_only_once_all_before_it_is_written() {
+        let (outbox, mut reader, mut client) = connected().await;
+        reader.link.socket.writable().await.unwrap();
+        assert!(outbox.idle());
+        outbox.try_send(Bytes::from_static(b"one,")).unwrap();
+        assert!(!outbox.idle());
+        assert_eq!(
+            outbox.write_or_send(Bytes::from_static(b"two,")).await,
+            Ok(Sent::Queued)
+        );
+        drain(&mut reader).await;
+        assert!(outbox.idle());
+        assert_eq!(
+            outbox.write_or_send(Bytes::from_static(b"three")).await,
             Ok(Sent::Written)
         );
         let mut got = vec![0; 13];
