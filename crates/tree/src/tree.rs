@@ -75,7 +75,7 @@ impl Tree {
         )));
         tree.node_count = 1;
         tree.digest = node_hash("/", &StoredStat::default(), Some(&[]));
-        tree.data_size = node_size("/", &[]);
+        tree.data_size = node_size("/", 0);
         for path in ["/zookeeper", "/zookeeper/quota"] {
             let acl = tree.acls.acquire(&Acl::open_unsafe());
             tree.insert_internal(path, StoredStat::default(), acl);
@@ -293,7 +293,7 @@ impl Tree {
         self.digest = self
             .digest
             .wrapping_add(node_hash(path, &node.stat, node.data.as_deref()));
-        self.data_size += node_size(path, node.data.as_deref().unwrap_or_default());
+        self.data_size += node_size(path, node.data_len());
         self.index_owner(path, node.stat.owner(), true);
         let id = match self.free.pop() {
             Some(id) => {
@@ -343,13 +343,12 @@ impl Tree {
             .wrapping_sub(node_hash(path, &node.stat, node.data.as_deref()));
         self.data_size = self
             .data_size
-            .saturating_sub(node_size(path, node.data.as_deref().unwrap_or_default()));
+            .saturating_sub(node_size(path, node.data_len()));
         Some(node)
     }
 
     /// Changes the node at `id` (path `path`) through `change`, keeping the digest and
-    /// data size.
-    /// `change` must not alter the owner or children.
+    /// data size. `change` must not alter the owner or children.
     pub(crate) fn update_node(&mut self, id: NodeId, path: &str, change: impl FnOnce(&mut Znode)) {
         self.record_undo(path);
         let Some(node) = self.nodes.slot_mut(id as usize).and_then(Option::as_mut) else {
@@ -458,7 +457,7 @@ impl Tree {
         self.walk(|path, node| {
             count += 1;
             digest = digest.wrapping_add(node_hash(path, &node.stat, node.data.as_deref()));
-            data_size += node_size(path, node.data.as_deref().unwrap_or_default());
+            data_size += node_size(path, node.data_len());
             assert!(
                 node.stat.pzxid <= self.last_zxid.max(0),
                 "{path}: pzxid {} beyond last zxid {}",
@@ -502,8 +501,8 @@ impl Tree {
 
 /// What a node adds to [`Tree::approximate_data_size`]: its path and data, as ZooKeeper
 /// counts them.
-fn node_size(path: &str, data: &[u8]) -> u64 {
-    (path.len() + data.len()) as u64
+fn node_size(path: &str, data_len: usize) -> u64 {
+    (path.len() + data_len) as u64
 }
 
 impl Default for Tree {
@@ -519,7 +518,7 @@ impl Tree {
         self.digest = self
             .digest
             .wrapping_add(node_hash("/", &node.stat, node.data.as_deref()));
-        self.data_size = node_size("/", node.data.as_deref().unwrap_or_default());
+        self.data_size = node_size("/", node.data_len());
         self.nodes.push(Some(node));
         self.node_count = 1;
     }
