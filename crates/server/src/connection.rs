@@ -688,13 +688,7 @@ async fn sequence(
                 handle.outbox.send(frame).await.map(|()| Sent::Queued)
             };
             match sent {
-                Ok(Sent::Written) => {
-                    handle.info.sent.fetch_add(1, Ordering::Relaxed);
-                    ctx.shared
-                        .metrics
-                        .packets_sent
-                        .fetch_add(1, Ordering::Relaxed);
-                }
+                Ok(Sent::Written) => handle.info.count_sent(1, &ctx.shared.metrics),
                 Ok(Sent::Queued) => {}
                 Err(_) => {
                     handle.closer.cancel();
@@ -875,11 +869,7 @@ async fn write_frames(
             break;
         }
         outbox.written(count);
-        info.sent.fetch_add(count, Ordering::Relaxed);
-        ctx.shared
-            .metrics
-            .packets_sent
-            .fetch_add(count, Ordering::Relaxed);
+        info.count_sent(count, &ctx.shared.metrics);
     }
     outbox.shutdown();
 }

@@ -58,6 +58,14 @@ pub struct ConnInfo {
     pub reply: ReplySlot,
 }
 
+impl ConnInfo {
+    /// Counts `frames` written to this client, here and in the server's figures.
+    pub fn count_sent(&self, frames: u64, metrics: &Metrics) {
+        self.sent.fetch_add(frames, Ordering::Relaxed);
+        metrics.packets_sent.fetch_add(frames, Ordering::Relaxed);
+    }
+}
+
 /// A live connection as the rest of the server reaches it.
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
@@ -82,6 +90,12 @@ pub struct Core {
 }
 
 impl Core {
+    /// The local connection holding `session_id`, if any.
+    pub fn session_conn(&self, session_id: i64) -> Option<(ConnId, &ConnHandle)> {
+        let conn = *self.sessions.get(&session_id)?;
+        Some((conn, self.conns.get(&conn)?))
+    }
+
     /// Queues a frame to a connection without waiting; a connection whose queue is full
     /// is too slow and is dropped (as ZooKeeper drops it), so it never stalls the caller.
     pub fn send(&self, conn: ConnId, frame: Bytes, metrics: &Metrics) -> bool {
@@ -102,10 +116,7 @@ impl Core {
         let Some(xid) = client.xid else {
             return;
         };
-        let Some(&conn) = self.sessions.get(&client.session_id) else {
-            return;
-        };
-        let Some(handle) = self.conns.get(&conn) else {
+        let Some((conn, handle)) = self.session_conn(client.session_id) else {
             return;
         };
         if handle.info.owner != client.owner || !handle.info.reply.claim(xid) {
@@ -143,8 +154,7 @@ impl Core {
         };
         match sent {
             Ok(Sent::Written) => {
-                handle.info.sent.fetch_add(1, Ordering::Relaxed);
-                metrics.packets_sent.fetch_add(1, Ordering::Relaxed);
+                handle.info.count_sent(1, metrics);
                 true
             }
             Ok(Sent::Queued) => true,
@@ -224,12 +234,7 @@ impl Shared {
 
     /// Drops the local connection of `session_id`, if any (session moved or expired).
     pub fn drop_session_connection(&self, session_id: i64) {
-        let core = self.core.lock();
-        if let Some(handle) = core
-            .sessions
-            .get(&session_id)
-            .and_then(|c| core.conns.get(c))
-        {
+        if let Some((_, handle)) = self.core.lock().session_conn(session_id) {
             handle.closer.cancel();
         }
     }
@@ -277,7 +282,7 @@ impl StateMachine for Machine {
             // The log decides who owns a session: a local connection of it that is not
             // the new owner would have every write refused (SessionMoved). Drop it; its
             // client re-attaches, and the newest attach wins.
-            if let Some(handle) = core.sessions.get(&id).and_then(|c| core.conns.get(c))
+            if let Some(handle) = core.session_conn(id).map(|(_, handle)| handle)
                 && handle.info.owner != owner
             {
                 debug!(
@@ -293,7 +298,7 @@ impl StateMachine for Machine {
         if let Some(SessionChange::Closed(id)) = applied.session {
             // Expired (or closed through another server): the client must reconnect
             // and learn it. A client that closed its own session here closes itself.
-            if let Some(handle) = core.sessions.get(&id).and_then(|c| core.conns.get(c))
+            if let Some(handle) = core.session_conn(id).map(|(_, handle)| handle)
                 && !handle.info.closing.load(Ordering::Acquire)
             {
                 debug!(
