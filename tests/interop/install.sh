@@ -24,6 +24,7 @@ packages=(
     libnetty-java
     libcommons-io-java
     iproute2                   # `ip netns` for paddock-chaos's real partitions between processes
+    gdb                        # paddock-chaos: thread stacks of a failed run's nodes, for the post-mortem
 )
 
 missing=()

@@ -290,12 +290,26 @@ impl Processes {
         (before == after).then_some((after, digest))
     }
 
-    /// Keeps the directory (configs, data, logs) after the run, for a post-mortem.
+    /// Keeps the directory (configs, data, logs) after the run, for a post-mortem, with
+    /// every running node's thread stacks as `nodeN.stacks` where gdb is installed: a
+    /// node that stopped answering shows there what each of its threads waits for.
     pub fn keep(&mut self) -> Option<PathBuf> {
         if let Some(dir) = self.dir.take() {
             self.kept = Some(dir.keep());
         }
-        self.kept.clone()
+        let kept = self.kept.clone()?;
+        for (i, child) in self.children.iter().enumerate() {
+            let Some(child) = child else { continue };
+            let stacks = Command::new("gdb")
+                .args(["-batch", "-nx", "-p", &child.id().to_string()])
+                .args(["-ex", "thread apply all bt"])
+                .stdin(Stdio::null())
+                .output();
+            if let Ok(out) = stacks {
+                let _ = std::fs::write(kept.join(format!("node{}.stacks", i + 1)), out.stdout);
+            }
+        }
+        Some(kept)
     }
 
     /// Where the nodes' logs are.
