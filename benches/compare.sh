@@ -296,6 +296,12 @@ STEPDOWNS=$(paddock_log_count 'quorum is not active')
 # Turns of a Ready loop that took half an election timeout or more (each logged with the
 # phases that took the time): what a stall looks like before it costs an election.
 LONG_TURNS=$(paddock_log_count 'one turn of the Ready loop took')
+# Which phases took the time: the first few such lines, with the server and the moment.
+if [ "$LONG_TURNS" -gt 0 ]; then
+    echo "long turns of a Ready loop (first 8 of $LONG_TURNS):" >&2
+    for i in 1 2 3; do sed 's/\x1b\[[0-9;]*m//g; s/^/node '"$i"': /' "$work/paddock/log$i"; done |
+        grep 'one turn of the Ready loop took' | sort -k3 | head -8 >&2
+fi
 
 # fresh NAME: stops the cluster, empties its data directories (keeping myid), restarts it.
 fresh() {
