@@ -45,22 +45,8 @@ impl DirectWriter {
     pub(crate) fn create(path: &Path) -> io::Result<Self> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
-        let (file, direct) = match open_direct(path, options) {
-            Ok(file) => (file, true),
-            Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
-                (File::create(path)?, false)
-            }
-            Err(error) => return Err(error),
-        };
-        let buffer = vec![0; WINDOW + ALIGN];
-        let start = buffer.as_ptr().align_offset(ALIGN);
-        // `align_offset` may decline to compute (never for bytes on Linux in practice);
-        // unaligned, the writes would fail, so go through the page cache instead.
-        let (start, direct) = if start < ALIGN {
-            (start, direct)
-        } else {
-            (0, false)
-        };
+        let (file, direct) = open_preferring_direct(path, &options)?;
+        let (buffer, start, direct) = aligned_window(direct);
         Ok(Self {
             file,
             direct,
@@ -156,20 +142,8 @@ impl DirectAppender {
     pub(crate) fn open(path: &Path, end: u64) -> io::Result<Self> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true);
-        let (file, direct) = match open_direct(path, options.clone()) {
-            Ok(file) => (file, true),
-            Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
-                (options.open(path)?, false)
-            }
-            Err(error) => return Err(error),
-        };
-        let scratch = vec![0; WINDOW + ALIGN];
-        let start = scratch.as_ptr().align_offset(ALIGN);
-        let (start, direct) = if start < ALIGN {
-            (start, direct)
-        } else {
-            (0, false)
-        };
+        let (file, direct) = open_preferring_direct(path, &options)?;
+        let (scratch, start, direct) = aligned_window(direct);
         let partial = (end % ALIGN as u64) as usize;
         let mut tail = Vec::with_capacity(ALIGN);
         tail.resize(partial, 0);
@@ -229,6 +203,31 @@ impl DirectAppender {
             self.tail.extend_from_slice(&window[filled - kept..filled]);
         }
         Ok(())
+    }
+}
+
+/// Opens `path` with `options`, direct where the filesystem allows; says whether it is.
+fn open_preferring_direct(path: &Path, options: &std::fs::OpenOptions) -> io::Result<(File, bool)> {
+    match open_direct(path, options.clone()) {
+        Ok(file) => Ok((file, true)),
+        Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
+            Ok((options.open(path)?, false))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// A zeroed buffer of a window and a block, where the window starts in it, and whether
+/// writes from it can stay `direct`: `align_offset` may decline to compute (never for
+/// bytes on Linux in practice), and unaligned, direct writes would fail, so then the
+/// page cache is used instead.
+fn aligned_window(direct: bool) -> (Vec<u8>, usize, bool) {
+    let buffer = vec![0; WINDOW + ALIGN];
+    let start = buffer.as_ptr().align_offset(ALIGN);
+    if start < ALIGN {
+        (buffer, start, direct)
+    } else {
+        (buffer, 0, false)
     }
 }
 
