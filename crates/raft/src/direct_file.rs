@@ -169,7 +169,7 @@ impl DirectAppender {
         Self::open(path, 0)
     }
 
-    /// The file, to sync or size it; appends are written when this is called.
+    /// The file, to sync or size it: every append is already written to it.
     pub(crate) fn file(&self) -> &File {
         &self.file
     }
@@ -179,8 +179,8 @@ impl DirectAppender {
         self.end
     }
 
-    /// Writes `bytes` at the end. The file must already be at least as long as the data
-    /// then is, rounded up to a whole block (past its end the file is not extended).
+    /// Writes `bytes` at the end. Direct, the last block is written whole: a file not
+    /// already extended past it grows to the block's end, zeros after the data.
     pub(crate) fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         if !self.direct {
             self.file.write_all_at(bytes, self.end)?;
