@@ -34,6 +34,7 @@ mod reaper;
 pub mod reply_slot;
 mod server;
 pub mod sessions;
+mod snapshot_load;
 pub mod state;
 pub mod watches;
 

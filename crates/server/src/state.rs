@@ -323,7 +323,7 @@ impl StateMachine for Machine {
     }
 
     fn restore(&mut self, input: &mut dyn Read) -> Result<(), String> {
-        let tree = Tree::read_snapshot(input).map_err(|e| e.to_string())?;
+        let tree = crate::snapshot_load::load_tree(input).map_err(|e| e.to_string())?;
         let mut core = self.shared.core.lock();
         self.shared
             .last_zxid

@@ -33,6 +33,8 @@ mod txn;
 
 pub use node::{CONTAINER_OWNER, Owner, StoredStat, TTL_MS_MAX};
 pub use session::Session;
-pub use snapshot::SnapshotError;
+pub use snapshot::{
+    LOAD_BATCH_LEN, SnapshotBuild, SnapshotError, SnapshotNode, SnapshotNodes, SnapshotTail,
+};
 pub use tree::{Tree, TreeConfig};
 pub use txn::{Applied, SessionChange, Trigger, Txn, TxnOp};

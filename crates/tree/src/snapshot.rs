@@ -10,7 +10,8 @@ use std::io::{self, Read, Write};
 
 use paddock_jute::{Acl, Id};
 
-use crate::node::{ChildName, NodeId, StoredStat, Znode};
+use crate::digest::node_hash;
+use crate::node::{ChildName, NodeId, Owner, StoredStat, Znode};
 use crate::session::Session;
 use crate::tree::{ROOT, Tree, TreeConfig};
 
@@ -297,24 +298,6 @@ fn read_stat<R: Read>(r: &mut CrcReader<R>) -> Result<StoredStat, SnapshotError>
     })
 }
 
-/// A node of a snapshot being loaded whose children are still being read.
-struct OpenNode {
-    id: NodeId,
-    /// The length of its path, a prefix of the path of every node read under it.
-    path_len: usize,
-    /// Children still to read.
-    left: u64,
-    /// Children read so far, in name order.
-    children: Vec<(ChildName, NodeId)>,
-}
-
-/// Gives the innermost open node its children and closes it.
-fn close(tree: &mut Tree, stack: &mut Vec<OpenNode>) {
-    if let Some(open) = stack.pop() {
-        tree.set_children(open.id, open.children.into_iter().collect());
-    }
-}
-
 impl Tree {
     /// Streams the whole state to `out`. Returns the number of bytes written.
     pub fn write_snapshot<W: Write>(&self, out: W) -> io::Result<u64> {
@@ -375,8 +358,99 @@ impl Tree {
     }
 
     /// Rebuilds a tree from a snapshot written by [`Tree::write_snapshot`], checking its
-    /// CRC, digest and invariants.
+    /// CRC, digest and invariants: [`SnapshotNodes`] and [`SnapshotBuild`] in turn, on
+    /// this thread.
     pub fn read_snapshot<R: Read>(input: R) -> Result<Tree, SnapshotError> {
+        let (mut nodes, mut build) = SnapshotNodes::open(input)?;
+        let mut batch = Vec::new();
+        loop {
+            let more = nodes.read_into(&mut batch, LOAD_BATCH_LEN)?;
+            for node in batch.drain(..) {
+                build.place(node)?;
+            }
+            if !more {
+                break;
+            }
+        }
+        build.finish(nodes.finish()?)
+    }
+}
+
+/// Nodes a caller moving them between threads should hand over at once: enough to make a
+/// hand-over cheap against decoding them.
+pub const LOAD_BATCH_LEN: usize = 4096;
+
+/// The first half of loading a snapshot: decodes its nodes in file order, checks the
+/// structure (names, their order, child counts) and sums their digest terms, leaving
+/// the tree's building to a [`SnapshotBuild`]. The two halves take about the same time,
+/// so a restart can run them on two cores.
+pub struct SnapshotNodes<R: Read> {
+    r: CrcReader<R>,
+    /// Nodes still to read.
+    left: u64,
+    /// ACLs the snapshot lists: a node's ACL number must be below this.
+    acl_count: usize,
+    /// Open ancestors of the next node, innermost last.
+    stack: Vec<OpenLevel>,
+    /// The path of the node being read, built in place: no allocation per node.
+    path: String,
+    name_buf: Vec<u8>,
+    /// The wrapping sum of the digest terms of the nodes read.
+    digest: u64,
+}
+
+/// A node whose children are still being read.
+struct OpenLevel {
+    /// The length of its path, a prefix of the path of every node read under it.
+    path_len: usize,
+    /// Children still to read.
+    left: u64,
+    /// The name of the child read last: children come in name order.
+    last: String,
+}
+
+/// One node of a snapshot, decoded and checked by [`SnapshotNodes`], for
+/// [`SnapshotBuild::place`].
+pub struct SnapshotNode {
+    name: ChildName,
+    node: Znode,
+    acl_number: usize,
+    children: u64,
+    path_len: usize,
+    /// The path of a node that has an owner (session, container, TTL), whose index keeps
+    /// it; none for the others.
+    owned_path: Option<String>,
+}
+
+/// What [`SnapshotNodes`] read after the nodes, for [`SnapshotBuild::finish`].
+pub struct SnapshotTail {
+    nodes_digest: u64,
+    stored_digest: u64,
+}
+
+/// The second half of loading a snapshot: places the nodes [`SnapshotNodes`] decoded,
+/// links each sibling list in one sorted build, and checks the digest at the end.
+pub struct SnapshotBuild {
+    tree: Tree,
+    acls: Vec<Vec<Acl>>,
+    /// Each distinct ACL is looked up once; its other nodes only add a reference.
+    acl_ids: Vec<Option<u32>>,
+    /// Open ancestors of the next node, innermost last.
+    stack: Vec<OpenNode>,
+}
+
+/// A placed node whose children are still being placed.
+struct OpenNode {
+    id: NodeId,
+    left: u64,
+    /// Children placed so far, in name order.
+    children: Vec<(ChildName, NodeId)>,
+}
+
+impl<R: Read> SnapshotNodes<R> {
+    /// Reads the snapshot's header (config, sessions, ACLs) into the tree its
+    /// [`SnapshotBuild`] will complete.
+    pub fn open(input: R) -> Result<(Self, SnapshotBuild), SnapshotError> {
         let mut r = CrcReader::new(input);
         let mut magic = [0u8; 8];
         r.exact(&mut magic)?;
@@ -417,88 +491,181 @@ impl Tree {
             }
             acls.push(acl);
         }
-        let count = r.u64()?;
-        // Each distinct ACL is looked up once; its other nodes only add a reference.
-        let mut acl_ids: Vec<Option<u32>> = vec![None; acls.len()];
-        // Open ancestors, innermost last. Children are written in name order, so a
-        // duplicate or misplaced name shows as a name not above its predecessor, and a
-        // finished sibling list becomes its parent's map in one sorted build: no lookup
-        // or ordered insert per node.
-        let mut stack: Vec<OpenNode> = Vec::new();
-        // The path of the node being read, built in place: no allocation per node.
-        let mut path = String::new();
-        let mut name_buf = Vec::new();
-        for index in 0..count {
-            let name = r.str_into(&mut name_buf)?;
-            let stat = read_stat(&mut r)?;
-            let data = r.opt_blob()?.map(Vec::into_boxed_slice);
-            let acl_number = r.len()?;
-            let children = r.u64()?;
-            let (Some(slot), Some(entries)) = (acl_ids.get_mut(acl_number), acls.get(acl_number))
-            else {
-                return Err(SnapshotError::Corrupt("unknown ACL"));
-            };
-            let acl = match *slot {
-                Some(id) => {
-                    tree.acls.retain(id);
-                    id
-                }
-                None => *slot.insert(tree.acls.acquire(entries)),
-            };
-            let node = Znode::new(stat, data, acl);
-            let id = if index == 0 {
-                tree.insert_root(node);
-                path.push('/');
-                ROOT
-            } else {
-                while stack.last().is_some_and(|open| open.left == 0) {
-                    close(&mut tree, &mut stack);
-                }
-                let Some(parent) = stack.last_mut() else {
-                    return Err(SnapshotError::Corrupt("node without parent"));
-                };
-                parent.left -= 1;
-                if name.is_empty()
-                    || name.contains('/')
-                    || parent
-                        .children
-                        .last()
-                        .is_some_and(|(last, _)| name <= last.as_str())
-                {
-                    return Err(SnapshotError::Corrupt("bad, duplicate or unordered name"));
-                }
-                path.truncate(parent.path_len);
-                if path != "/" {
-                    path.push('/');
-                }
-                path.push_str(name);
-                let id = tree.place_node(&path, node);
-                parent.children.push((ChildName::new(name), id));
-                id
-            };
-            stack.push(OpenNode {
-                id,
-                path_len: path.len(),
-                left: children,
-                children: Vec::new(),
-            });
+        let left = r.u64()?;
+        let nodes = Self {
+            r,
+            left,
+            acl_count: acls.len(),
+            stack: Vec::new(),
+            path: String::new(),
+            name_buf: Vec::new(),
+            digest: 0,
+        };
+        let build = SnapshotBuild {
+            tree,
+            acl_ids: vec![None; acls.len()],
+            acls,
+            stack: Vec::new(),
+        };
+        Ok((nodes, build))
+    }
+
+    /// Appends up to `max` more nodes to `out`; false once every node is read.
+    pub fn read_into(
+        &mut self,
+        out: &mut Vec<SnapshotNode>,
+        max: usize,
+    ) -> Result<bool, SnapshotError> {
+        for _ in 0..max.min(usize::try_from(self.left).unwrap_or(usize::MAX)) {
+            out.push(self.next()?);
+            self.left -= 1;
         }
-        if stack.iter().any(|open| open.left != 0) {
+        Ok(self.left > 0)
+    }
+
+    fn next(&mut self) -> Result<SnapshotNode, SnapshotError> {
+        let name = self.r.str_into(&mut self.name_buf)?;
+        let stat = read_stat(&mut self.r)?;
+        let data = self.r.opt_blob()?.map(Vec::into_boxed_slice);
+        let acl_number = self.r.len()?;
+        let children = self.r.u64()?;
+        if acl_number >= self.acl_count {
+            return Err(SnapshotError::Corrupt("unknown ACL"));
+        }
+        if self.path.is_empty() {
+            // The root.
+            self.path.push('/');
+        } else {
+            while self.stack.last().is_some_and(|open| open.left == 0) {
+                self.stack.pop();
+            }
+            let Some(parent) = self.stack.last_mut() else {
+                return Err(SnapshotError::Corrupt("node without parent"));
+            };
+            parent.left -= 1;
+            if name.is_empty() || name.contains('/') || name <= parent.last.as_str() {
+                return Err(SnapshotError::Corrupt("bad, duplicate or unordered name"));
+            }
+            parent.last.clear();
+            parent.last.push_str(name);
+            self.path.truncate(parent.path_len);
+            if self.path != "/" {
+                self.path.push('/');
+            }
+            self.path.push_str(name);
+        }
+        self.digest = self
+            .digest
+            .wrapping_add(node_hash(&self.path, &stat, data.as_deref()));
+        let owned_path = (stat.owner() != Owner::None).then(|| self.path.clone());
+        self.stack.push(OpenLevel {
+            path_len: self.path.len(),
+            left: children,
+            last: String::new(),
+        });
+        Ok(SnapshotNode {
+            name: ChildName::new(name),
+            node: Znode::new(stat, data, 0),
+            acl_number,
+            children,
+            path_len: self.path.len(),
+            owned_path,
+        })
+    }
+
+    /// Reads what follows the nodes and checks the file's CRC.
+    pub fn finish(mut self) -> Result<SnapshotTail, SnapshotError> {
+        if self.left != 0 {
+            return Err(SnapshotError::Corrupt("nodes left unread"));
+        }
+        if self.stack.iter().any(|open| open.left != 0) {
             return Err(SnapshotError::Corrupt("missing children"));
         }
-        while !stack.is_empty() {
-            close(&mut tree, &mut stack);
-        }
-        let digest = r.u64()?;
-        let expected_crc = r.checksum();
+        let stored_digest = self.r.u64()?;
+        let expected_crc = self.r.checksum();
         let mut crc = [0u8; 4];
-        r.exact(&mut crc)?;
+        self.r.exact(&mut crc)?;
         if u32::from_le_bytes(crc) != expected_crc {
             return Err(SnapshotError::Corrupt("checksum mismatch"));
         }
-        if digest != tree.digest() {
+        Ok(SnapshotTail {
+            nodes_digest: self.digest,
+            stored_digest,
+        })
+    }
+}
+
+impl SnapshotBuild {
+    /// Places the next node, in the order [`SnapshotNodes`] read them.
+    pub fn place(&mut self, loaded: SnapshotNode) -> Result<(), SnapshotError> {
+        let SnapshotNode {
+            name,
+            mut node,
+            acl_number,
+            children,
+            path_len,
+            owned_path,
+        } = loaded;
+        let (Some(slot), Some(entries)) =
+            (self.acl_ids.get_mut(acl_number), self.acls.get(acl_number))
+        else {
+            return Err(SnapshotError::Corrupt("unknown ACL"));
+        };
+        node.acl = match *slot {
+            Some(id) => {
+                self.tree.acls.retain(id);
+                id
+            }
+            None => *slot.insert(self.tree.acls.acquire(entries)),
+        };
+        let id = if self.tree.node_count() == 0 {
+            self.tree.insert_root(node);
+            ROOT
+        } else {
+            while self.stack.last().is_some_and(|open| open.left == 0) {
+                self.close();
+            }
+            let Some(parent) = self.stack.last_mut() else {
+                return Err(SnapshotError::Corrupt("node without parent"));
+            };
+            parent.left -= 1;
+            let id = self
+                .tree
+                .place_hashed(path_len, owned_path.as_deref(), node);
+            parent.children.push((name, id));
+            id
+        };
+        self.stack.push(OpenNode {
+            id,
+            left: children,
+            children: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Gives the innermost open node its children and closes it.
+    fn close(&mut self) {
+        if let Some(open) = self.stack.pop() {
+            self.tree
+                .set_children(open.id, open.children.into_iter().collect());
+        }
+    }
+
+    /// Links what is still open and checks the digest: the tree, if it matches.
+    pub fn finish(mut self, tail: SnapshotTail) -> Result<Tree, SnapshotError> {
+        if self.stack.iter().any(|open| open.left != 0) {
+            return Err(SnapshotError::Corrupt("missing children"));
+        }
+        if self.tree.node_count() == 0 {
+            return Err(SnapshotError::Corrupt("no root"));
+        }
+        while !self.stack.is_empty() {
+            self.close();
+        }
+        self.tree.add_digest_terms(tail.nodes_digest);
+        if tail.stored_digest != self.tree.digest() {
             return Err(SnapshotError::Corrupt("digest mismatch"));
         }
-        Ok(tree)
+        Ok(self.tree)
     }
 }

@@ -75,7 +75,7 @@ impl Tree {
         )));
         tree.node_count = 1;
         tree.digest = node_hash("/", &StoredStat::default(), Some(&[]));
-        tree.data_size = node_size("/", 0);
+        tree.data_size = node_size("/".len(), 0);
         for path in ["/zookeeper", "/zookeeper/quota"] {
             let acl = tree.acls.acquire(&Acl::open_unsafe());
             tree.insert_internal(path, StoredStat::default(), acl);
@@ -293,8 +293,22 @@ impl Tree {
         self.digest = self
             .digest
             .wrapping_add(node_hash(path, &node.stat, node.data.as_deref()));
-        self.data_size += node_size(path, node.data_len());
-        self.index_owner(path, node.stat.owner(), true);
+        self.place_hashed(path.len(), Some(path), node)
+    }
+
+    /// [`Tree::place_node`] for a node whose digest term the caller adds itself (a
+    /// snapshot load sums them as it decodes). `path` may be left out for a node
+    /// without an owner: only the owners' indexes keep paths.
+    pub(crate) fn place_hashed(
+        &mut self,
+        path_len: usize,
+        path: Option<&str>,
+        node: Znode,
+    ) -> NodeId {
+        self.data_size += node_size(path_len, node.data_len());
+        if let Some(path) = path {
+            self.index_owner(path, node.stat.owner(), true);
+        }
         let id = match self.free.pop() {
             Some(id) => {
                 if let Some(slot) = self.nodes.slot_mut(id as usize) {
@@ -343,7 +357,7 @@ impl Tree {
             .wrapping_sub(node_hash(path, &node.stat, node.data.as_deref()));
         self.data_size = self
             .data_size
-            .saturating_sub(node_size(path, node.data_len()));
+            .saturating_sub(node_size(path.len(), node.data_len()));
         Some(node)
     }
 
@@ -457,7 +471,7 @@ impl Tree {
         self.walk(|path, node| {
             count += 1;
             digest = digest.wrapping_add(node_hash(path, &node.stat, node.data.as_deref()));
-            data_size += node_size(path, node.data_len());
+            data_size += node_size(path.len(), node.data_len());
             assert!(
                 node.stat.pzxid <= self.last_zxid.max(0),
                 "{path}: pzxid {} beyond last zxid {}",
@@ -501,8 +515,8 @@ impl Tree {
 
 /// What a node adds to [`Tree::approximate_data_size`]: its path and data, as ZooKeeper
 /// counts them.
-fn node_size(path: &str, data_len: usize) -> u64 {
-    (path.len() + data_len) as u64
+fn node_size(path_len: usize, data_len: usize) -> u64 {
+    (path_len + data_len) as u64
 }
 
 impl Default for Tree {
@@ -512,14 +526,17 @@ impl Default for Tree {
 }
 
 impl Tree {
-    /// Installs the root of a tree being loaded from a snapshot.
+    /// Installs the root of a tree being loaded from a snapshot; as with
+    /// [`Tree::place_hashed`], the loader adds its digest term.
     pub(crate) fn insert_root(&mut self, node: Znode) {
         debug_assert!(self.nodes.is_empty());
-        self.digest = self
-            .digest
-            .wrapping_add(node_hash("/", &node.stat, node.data.as_deref()));
-        self.data_size = node_size("/", node.data_len());
+        self.data_size = node_size("/".len(), node.data_len());
         self.nodes.push(Some(node));
         self.node_count = 1;
+    }
+
+    /// Adds the digest terms a snapshot load summed for the nodes it placed.
+    pub(crate) fn add_digest_terms(&mut self, sum: u64) {
+        self.digest = self.digest.wrapping_add(sum);
     }
 }
