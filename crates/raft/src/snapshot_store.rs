@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Cursor, Read, Write};
+use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tracing::error;
 
-use crate::direct_file::DirectWriter;
+use crate::direct_file::{DirectReader, DirectWriter};
 use crate::worker::Worker;
 
 /// A snapshot is named by the log position it covers.
@@ -113,9 +113,9 @@ impl SnapshotStore {
     pub fn open(&self, id: SnapshotId) -> io::Result<(Box<dyn Read + Send>, u64)> {
         match &self.kind {
             Kind::Dir(dir) => {
-                let file = File::open(dir.join(file_name(id)))?;
-                let len = file.metadata()?.len();
-                Ok((Box::new(BufReader::with_capacity(1 << 20, file)), len))
+                let reader = DirectReader::open(&dir.join(file_name(id)))?;
+                let len = reader.file_len();
+                Ok((Box::new(reader), len))
             }
             Kind::Memory(map) => {
                 let data =
