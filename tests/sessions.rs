@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use paddock_integration_tests::*;
-use paddock_jute::{ConnectRequest, CreateRequest, Request};
+use paddock_jute::{ConnectRequest, CreateRequest, Record, Request};
+use tokio::io::AsyncWriteExt;
 use zookeeper_client as zk;
 
 /// Waits until the client's state watcher reports `target`.
@@ -223,6 +224,55 @@ async fn a_new_session_reattaches_on_a_server_that_lags() {
         .unwrap();
     assert_eq!(reply.header.err, 0);
     ensemble.shutdown().await;
+}
+
+/// A re-attach the client gave up on before the server read it (the server was paused,
+/// say, and the client moved on and closed that socket) leaves the session with the
+/// connection the client uses: its writes are not refused with SessionMoved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reattach_from_a_closed_connection_leaves_the_session_where_it_is() {
+    let ensemble = ensemble().await;
+    let (mut live, session) = RawConn::session(ensemble.node(0).client_addr()).await;
+    let mut stale = RawConn::open(ensemble.node(1).client_addr()).await;
+    let request = ConnectRequest {
+        timeout_ms: 4_000,
+        session_id: session.session_id,
+        passwd: session.passwd.clone(),
+        read_only: Some(false),
+        ..Default::default()
+    };
+    let payload = request.to_bytes();
+    let mut framed = (payload.len() as u32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&payload);
+    // The request and the client's close arrive together, as at a server that resumes:
+    // corked, the socket sends them as one segment when it is shut down.
+    cork(&stale.stream);
+    stale.send_raw(&framed).await;
+    stale.stream.shutdown().await.unwrap();
+    assert!(
+        stale.read_frame(10).await.is_none(),
+        "the closed connection was answered: the session moved to it"
+    );
+    let reply = live
+        .call(
+            1,
+            Request::Create(CreateRequest {
+                path: "/still-here".into(),
+                data: Some(Vec::new()),
+                acl: open_acl(),
+                flags: 0,
+                ttl: 0,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.header.err, 0, "the live connection lost its session");
+    ensemble.shutdown().await;
+}
+
+/// Holds what `stream` sends until it is full or shut down (`TCP_CORK`).
+fn cork(stream: &tokio::net::TcpStream) {
+    socket2::SockRef::from(stream).set_tcp_cork(true).unwrap();
 }
 
 /// Kill the server a client is connected to: the client moves to another server with

@@ -36,6 +36,7 @@ use paddock_tree::acl::digest_id;
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -119,6 +120,15 @@ pub(crate) async fn serve(ctx: Context, stream: TcpStream, addr: SocketAddr) {
         },
     };
 
+    // A client that gave up waiting for this server closed its socket and attached its
+    // session elsewhere. Read late (this server was paused, say), its re-attach would take
+    // the session from the connection the client now uses, whose writes would then be
+    // refused with SessionMoved.
+    if connect.session_id != 0 && hung_up(&frames) {
+        info!(%addr, session = format_args!("{:#x}", connect.session_id), "re-attach from a client that already closed its connection; ignored");
+        return;
+    }
+
     let conn = ctx.shared.next_conn_id();
     let (outbox, outbox_reader) = outbox(write_half, ctx.shared.config.outbound_frames_max);
     let closer = CancellationToken::new();
@@ -169,6 +179,22 @@ pub(crate) async fn serve(ctx: Context, stream: TcpStream, addr: SocketAddr) {
     }
     drop(handle);
     let _ = writer.await;
+}
+
+/// Whether the client has already closed its side, with nothing unread after its
+/// ConnectRequest. Asked of the socket itself, without waiting: the runtime's own
+/// readiness may have been cleared by the read that took the request, with the close
+/// already behind it.
+fn hung_up(frames: &FramedRead<OwnedReadHalf, FrameCodec>) -> bool {
+    if !frames.read_buffer().is_empty() {
+        return false;
+    }
+    let stream: &TcpStream = frames.get_ref().as_ref();
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    match socket2::SockRef::from(stream).peek(&mut byte) {
+        Ok(read) => read == 0,
+        Err(error) => error.kind() != std::io::ErrorKind::WouldBlock,
+    }
 }
 
 /// Establishes or re-attaches the session. `None`: the connection must close (the
