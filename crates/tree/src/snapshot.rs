@@ -415,7 +415,8 @@ pub struct SnapshotNode {
     name: ChildName,
     node: Znode,
     acl_number: usize,
-    children: u64,
+    /// Its ancestors: 0 for the root.
+    depth: usize,
     path_len: usize,
     /// The path of a node that has an owner (session, container, TTL), whose index keeps
     /// it; none for the others.
@@ -428,21 +429,21 @@ pub struct SnapshotTail {
     stored_digest: u64,
 }
 
-/// The second half of loading a snapshot: places the nodes [`SnapshotNodes`] decoded,
-/// links each sibling list in one sorted build, and checks the digest at the end.
+/// The second half of loading a snapshot: places the nodes [`SnapshotNodes`] decoded
+/// (and checked), links each sibling list in one sorted build, and checks the digest at
+/// the end.
 pub struct SnapshotBuild {
     tree: Tree,
     acls: Vec<Vec<Acl>>,
     /// Each distinct ACL is looked up once; its other nodes only add a reference.
     acl_ids: Vec<Option<u32>>,
-    /// Open ancestors of the next node, innermost last.
+    /// The path from the root to the node placed last: each with its children so far.
     stack: Vec<OpenNode>,
 }
 
-/// A placed node whose children are still being placed.
+/// A placed node whose children may still be coming.
 struct OpenNode {
     id: NodeId,
-    left: u64,
     /// Children placed so far, in name order.
     children: Vec<(ChildName, NodeId)>,
 }
@@ -567,7 +568,7 @@ impl<R: Read> SnapshotNodes<R> {
             name: ChildName::new(name),
             node: Znode::new(stat, data, 0),
             acl_number,
-            children,
+            depth: self.stack.len() - 1,
             path_len: self.path.len(),
             owned_path,
         })
@@ -602,7 +603,7 @@ impl SnapshotBuild {
             name,
             mut node,
             acl_number,
-            children,
+            depth,
             path_len,
             owned_path,
         } = loaded;
@@ -618,17 +619,16 @@ impl SnapshotBuild {
             }
             None => *slot.insert(self.tree.acls.acquire(entries)),
         };
-        let id = if self.tree.node_count() == 0 {
+        while self.stack.len() > depth {
+            self.close();
+        }
+        let id = if depth == 0 && self.tree.node_count() == 0 {
             self.tree.insert_root(node);
             ROOT
         } else {
-            while self.stack.last().is_some_and(|open| open.left == 0) {
-                self.close();
-            }
-            let Some(parent) = self.stack.last_mut() else {
+            let (true, Some(parent)) = (self.stack.len() == depth, self.stack.last_mut()) else {
                 return Err(SnapshotError::Corrupt("node without parent"));
             };
-            parent.left -= 1;
             let id = self
                 .tree
                 .place_hashed(path_len, owned_path.as_deref(), node);
@@ -637,7 +637,6 @@ impl SnapshotBuild {
         };
         self.stack.push(OpenNode {
             id,
-            left: children,
             children: Vec::new(),
         });
         Ok(())
@@ -653,9 +652,6 @@ impl SnapshotBuild {
 
     /// Links what is still open and checks the digest: the tree, if it matches.
     pub fn finish(mut self, tail: SnapshotTail) -> Result<Tree, SnapshotError> {
-        if self.stack.iter().any(|open| open.left != 0) {
-            return Err(SnapshotError::Corrupt("missing children"));
-        }
         if self.tree.node_count() == 0 {
             return Err(SnapshotError::Corrupt("no root"));
         }
